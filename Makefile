@@ -1,0 +1,47 @@
+# The README's two commands.  Both set up everything they need on a fresh Debian machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+APT_PKGS := postgresql
+
+.PHONY: demo test lint types pytest venv sysdeps bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# System packages the tests start for real (PostgreSQL server); installed only when missing.
+sysdeps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: venv
+	$(BIN)/chamber demo --config config.toml
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: venv
+	$(BIN)/mypy
+
+pytest: venv sysdeps
+	$(BIN)/pytest
+
+test: lint types pytest
+
+bench: venv
+	$(BIN)/chamber bench core --json
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Vote thresholds as data, with exact integer arithmetic.
+
+A threshold is a fraction p/q of a base (composition, registered, cast, cast
+without abstentions), either strict ("more than") or not ("at least").
+``required(base)`` gives the smallest whole number of votes that passes; no
+floating point is involved anywhere, so "more than half of 43" is 22 and "at
+least two thirds of 43" is 29 on every machine.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from chamber.core.values import Base
+
+
+class Threshold(msgspec.Struct, frozen=True, kw_only=True):
+    num: int = 1
+    den: int = 2
+    base: Base = Base.COMPOSITION
+    strict: bool = True  # True: more than num/den; False: at least num/den
+
+    def __post_init__(self) -> None:
+        if self.den <= 0 or self.num <= 0 or self.num > self.den:
+            raise ValueError(f"threshold fraction must satisfy 0 < p <= q, got {self.num}/{self.den}")
+
+    def required(self, base_value: int) -> int:
+        """The smallest count n with n/base > p/q (strict) or n/base >= p/q."""
+        p, q = self.num, self.den
+        if self.strict:
+            return (p * base_value) // q + 1
+        return -((-p * base_value) // q)  # ceil without floats
+
+    def passes(self, count: int, base_value: int) -> bool:
+        if self.strict:
+            return count * self.den > self.num * base_value
+        return count * self.den >= self.num * base_value
+
+    def describe(self) -> str:
+        """English description, e.g. 'more than 1/2 of composition'."""
+        word = "more than" if self.strict else "at least"
+        return f"{word} {self.num}/{self.den} of {self.base.value}"
+
+    def describe_uk(self) -> str:
+        word = "більше ніж" if self.strict else "не менше ніж"
+        base = {
+            Base.COMPOSITION: "загального складу",
+            Base.REGISTERED: "зареєстрованих",
+            Base.CAST: "тих, хто проголосував",
+            Base.CAST_WITHOUT_ABSTENTIONS: "тих, хто голосував за або проти",
+        }[self.base]
+        return f"{word} {self.num}/{self.den} {base}"
+
+
+def base_value(base: Base, composition: int, registered: int, yes: int, no: int, abstain: int) -> int:
+    """The number a threshold's fraction is taken of."""
+    if base is Base.COMPOSITION:
+        return composition
+    if base is Base.REGISTERED:
+        return registered
+    if base is Base.CAST:
+        return yes + no + abstain
+    return yes + no

@@ -1,0 +1,1 @@
+"""Simulated seat consoles on virtual serial lines (issue 3)."""

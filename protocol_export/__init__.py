@@ -1,0 +1,1 @@
+"""Signed PDF protocols and open data exports (later issue)."""
