@@ -1,0 +1,184 @@
+"""The ``chamber`` command: check-config, journal verify, replay, bench, demo.
+
+Each subcommand is a small function taking the parsed arguments and returning
+the process exit code; heavy imports happen inside them so that
+``chamber check-config`` starts fast on the controller.  Errors a person can
+fix (a wrong config, a tampered journal) print a specific message and exit
+non-zero; they never end in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _load(path: str) -> object:
+    from chamber.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    if getattr(args, "db", None):
+        return str(args.db)
+    from chamber.config import Config
+
+    config = _load(args.config)
+    assert isinstance(config, Config)
+    return config.store.url
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from chamber.config import Config
+
+    config = _load(args.file)
+    assert isinstance(config, Config)
+    print(
+        f"{args.file}: OK — {config.council.name}: composition {config.council.composition}, "
+        f"{len(config.deputies)} deputies, {len(config.seats)} seats on {len(config.lines)} line(s)"
+    )
+    return 0
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    from chamber.journal import Journal
+
+    journal = Journal(_store_url(args))
+    try:
+        sittings = [args.sitting] if args.sitting else journal.sittings()
+        bad = 0
+        for uid in sittings:
+            problems = journal.verify(uid)
+            last = journal.last_record(uid)
+            if problems:
+                bad += 1
+                print(f"sitting {uid}: {len(problems)} problem(s)")
+                for p in problems:
+                    print(f"  seq {p.seq}: {p.kind}: {p.message}")
+            else:
+                head = f"{last.seq} records, head {last.hash}" if last else "empty"
+                print(f"sitting {uid}: intact ({head})")
+        if not sittings:
+            print("the journal holds no sittings")
+        return 1 if bad else 0
+    finally:
+        journal.close()
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from chamber.core.events import decode_input
+    from chamber.core.sitting import Sitting
+    from chamber.journal import Journal
+    from chamber.report import describe
+
+    journal = Journal(_store_url(args))
+    try:
+        sittings = journal.sittings()
+        uid = args.sitting or (sittings[-1] if sittings else None)
+        if uid is None:
+            print("the journal holds no sittings", file=sys.stderr)
+            return 1
+        sitting = Sitting()
+        count = 0
+        for rec in journal.records(uid):
+            sitting.apply(decode_input(rec.payload), rec.at_ms)
+            count += 1
+        snap = sitting.snapshot()
+        if args.json:
+            sys.stdout.write(msgspec.json.encode(snap).decode() + "\n")
+        else:
+            print(f"sitting {uid}: {count} records replayed")
+            print(describe(sitting))
+        return 0
+    finally:
+        journal.close()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from chamber.bench import bench_core, bench_journal
+
+    if args.what != "core":
+        print(f"unknown benchmark {args.what!r}; available: core", file=sys.stderr)
+        return 2
+    result = bench_core(seats=args.seats, presses=args.presses, rounds=args.rounds)
+    result.update(bench_journal(directory=args.dir))
+    result["goal_events_per_s"] = 200_000
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:32} {v}")
+    return 0 if result["recount_matches"] else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from chamber.demo import run_demo
+
+    return run_demo(args.config, args.db, fast=args.fast)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chamber", description="Council-chamber voting system")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate a config file; non-zero exit on any error")
+    p.add_argument("file", nargs="?", default=DEFAULT_CONFIG)
+    p.set_defaults(func=cmd_check_config)
+
+    def store_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default=DEFAULT_CONFIG, help="config file whose [store] url to use")
+        p.add_argument("--db", help="database URL (overrides the config), e.g. sqlite:///var/chamber.db")
+        p.add_argument("--sitting", help="sitting uid (default: all for verify, the newest for replay)")
+
+    journal = sub.add_parser("journal", help="journal tools")
+    jsub = journal.add_subparsers(dest="journal_command", required=True)
+    p = jsub.add_parser("verify", help="check every record's hash chain; names any changed, removed, reordered")
+    store_args(p)
+    p.set_defaults(func=cmd_journal_verify)
+
+    p = sub.add_parser("replay", help="print the state a sitting's journal leads to")
+    store_args(p)
+    p.add_argument("--json", action="store_true", help="print the full snapshot as JSON")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("bench", help="benchmarks printing JSON")
+    p.add_argument("what", choices=["core"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seats", type=int, default=450)
+    p.add_argument("--presses", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="run a scripted sitting through the real engine and journal")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--db", default=None, help="database URL (default: a fresh var/demo-*.db)")
+    p.add_argument("--fast", action="store_true", help="no pauses between steps")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130

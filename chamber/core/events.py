@@ -1,0 +1,235 @@
+"""Inputs to the sitting: events from the consoles and commands from people.
+
+Every input is an immutable msgspec struct tagged with its class name, so the
+journal stores it as ``{"type": "KeyPressed", ...}`` and decodes it back to
+the same value.  Events say what happened at a seat (past tense); commands say
+what the secretary or chair asks for (imperative).  ``Input`` is the union of
+all of them; ``INPUT_TYPES`` maps each tag to its class.
+
+Time is never a field of an input: it is passed to ``Sitting.apply`` next to
+the input and stored beside it in the journal.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from chamber.core.roster import Roster
+from chamber.core.threshold import Threshold
+from chamber.core.values import Key, SpeechKind, VoteKind, VoteSubject
+
+
+class _Input(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    pass
+
+
+# --- events reported by the seat consoles (terminals) -----------------------------------------------
+
+
+class KeyPressed(_Input, frozen=True, tag=True):
+    seat: int
+    key: Key
+
+
+class CardInserted(_Input, frozen=True, tag=True):
+    seat: int
+    uid: str
+
+
+class CardRemoved(_Input, frozen=True, tag=True):
+    seat: int
+
+
+class PresenceChanged(_Input, frozen=True, tag=True):
+    seat: int
+    present: bool
+
+
+class SeatWentOffline(_Input, frozen=True, tag=True):
+    seat: int
+
+
+class SeatCameOnline(_Input, frozen=True, tag=True):
+    seat: int
+
+
+class SecretBallotCast(_Input, frozen=True, tag=True):
+    """The journal's form of a choice key pressed during a secret vote.
+
+    It records that the seat took part, never what it chose; see
+    ``Sitting.journal_form``.
+    """
+
+    seat: int
+
+
+class Tick(_Input, frozen=True, tag=True):
+    """Time has passed: lets deadlines (vote end, speech limits) fire with no other input."""
+
+
+# --- commands from the secretary's or chair's console ----------------------------------------------
+
+
+class AgendaItem(msgspec.Struct, frozen=True, kw_only=True):
+    number: str  # "1", "12.3"
+    title: str
+    draft: str = ""  # draft decision number, e.g. "757/2"
+
+
+class OpenSitting(_Input, frozen=True, tag=True):
+    roster: Roster
+    number: int = 1
+    title: str = ""
+
+
+class CloseSitting(_Input, frozen=True, tag=True):
+    pass
+
+
+class SetAgenda(_Input, frozen=True, tag=True):
+    items: tuple[AgendaItem, ...]
+
+
+class SetCurrentItem(_Input, frozen=True, tag=True):
+    number: str | None  # None: no current item
+
+
+class OpenRegistration(_Input, frozen=True, tag=True):
+    pass
+
+
+class CloseRegistration(_Input, frozen=True, tag=True):
+    pass
+
+
+class RegisterDeputy(_Input, frozen=True, tag=True):
+    """The secretary registers a deputy by hand (e.g. a console is broken); journaled with a reason."""
+
+    deputy: int
+    reason: str
+
+
+class OpenVote(_Input, frozen=True, tag=True):
+    kind: VoteKind = VoteKind.ROLL_CALL
+    subject: VoteSubject = VoteSubject.WHOLE
+    title: str = ""
+    item: str | None = None  # agenda item number; default: the current item
+    threshold: Threshold | None = None  # default: the rules' threshold for the subject
+    duration_s: int | None = None  # default: the rules' vote duration; 0 = until closed by hand
+    proposals: tuple[str, ...] = ()  # rating votes: 2..9 proposals
+    revote_of: int | None = None  # number of the vote this one repeats
+    legal_basis: str = ""  # secret votes: the law that allows a secret ballot here
+
+
+class CloseVote(_Input, frozen=True, tag=True):
+    pass
+
+
+class AnnounceResult(_Input, frozen=True, tag=True):
+    pass
+
+
+class ClearResult(_Input, frozen=True, tag=True):
+    pass
+
+
+class CancelVote(_Input, frozen=True, tag=True):
+    reason: str
+
+
+class SecretTallySealed(_Input, frozen=True, tag=True):
+    """Counts of a closed secret vote, journaled by the engine right after the close.
+
+    The only record of a secret vote's choices: aggregate counts, no seats.
+    """
+
+    vote: int
+    counts: tuple[int, ...]
+
+
+class AnnulSecretVote(_Input, frozen=True, tag=True):
+    """A secret vote whose choices were lost (controller restarted while it was open)."""
+
+    reason: str
+
+
+class RequestFloor(_Input, frozen=True, tag=True):
+    """The secretary adds a seat to the speaker queue."""
+
+    seat: int
+    kind: SpeechKind = SpeechKind.SPEECH
+
+
+class WithdrawRequest(_Input, frozen=True, tag=True):
+    seat: int
+
+
+class GrantFloor(_Input, frozen=True, tag=True):
+    seat: int
+    kind: SpeechKind | None = None  # default: the kind the seat asked for, else a speech
+    limit_s: int | None = None  # default: the rules' limit for the kind
+
+
+class NextSpeaker(_Input, frozen=True, tag=True):
+    pass
+
+
+class RevokeFloor(_Input, frozen=True, tag=True):
+    seat: int
+
+
+class ExtendSpeech(_Input, frozen=True, tag=True):
+    seat: int
+    extra_s: int
+
+
+class ChairPriority(_Input, frozen=True, tag=True):
+    """Mute every deputy microphone (the chair's priority key)."""
+
+
+Input = (
+    KeyPressed
+    | CardInserted
+    | CardRemoved
+    | PresenceChanged
+    | SeatWentOffline
+    | SeatCameOnline
+    | SecretBallotCast
+    | Tick
+    | OpenSitting
+    | CloseSitting
+    | SetAgenda
+    | SetCurrentItem
+    | OpenRegistration
+    | CloseRegistration
+    | RegisterDeputy
+    | OpenVote
+    | CloseVote
+    | AnnounceResult
+    | ClearResult
+    | CancelVote
+    | SecretTallySealed
+    | AnnulSecretVote
+    | RequestFloor
+    | WithdrawRequest
+    | GrantFloor
+    | NextSpeaker
+    | RevokeFloor
+    | ExtendSpeech
+    | ChairPriority
+)
+
+INPUT_TYPES: dict[str, type[_Input]] = {cls.__name__: cls for cls in Input.__args__}
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[Input] = msgspec.json.Decoder(Input)
+
+
+def encode_input(event: Input) -> bytes:
+    """Canonical JSON bytes of an input (field order fixed by the struct definition)."""
+    return _encoder.encode(event)
+
+
+def decode_input(payload: bytes) -> Input:
+    """Decode and validate journal bytes back to the input value; raises msgspec.ValidationError."""
+    return _decoder.decode(payload)

@@ -1,0 +1,141 @@
+"""Handlers of the vote commands: open, close, seal, announce, clear, cancel, annul.
+
+They belong to ``Sitting`` (chamber.core.sitting) and are kept here so that
+each module stays readable; ``handlers(sitting)`` returns them bound to one
+sitting.  The phase moves themselves are in the phase table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from chamber.core import events as ev
+from chamber.core.effects import Alert, Effect, Mode, ModeChanged, VoteCancelled, VoteClosed
+from chamber.core.phases import Phase
+from chamber.core.values import VoteKind
+from chamber.core.voting import UNKNOWN, VoteState
+
+if TYPE_CHECKING:
+    from chamber.core.sitting import Sitting
+
+Effects = tuple[Effect, ...]
+MAX_VOTE_S = 3600
+
+
+def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
+    def open_vote(e: ev.OpenVote, now: int) -> Effects:
+        if not s.has_quorum:
+            return s.reject(e, "no_quorum", f"no quorum: {s.registered_count} registered of {s.composition}")
+        n_prop = len(e.proposals)
+        if e.kind is VoteKind.RATING and not 2 <= n_prop <= 9:
+            return s.reject(e, "bad_proposals", f"a rating vote needs 2 to 9 proposals, got {n_prop}")
+        if e.kind is not VoteKind.RATING and n_prop:
+            return s.reject(e, "bad_proposals", "only rating votes have proposals")
+        item, title = e.item, e.title
+        if e.revote_of is not None:
+            previous = s.results.get(e.revote_of)
+            if previous is None:
+                return s.reject(e, "unknown_vote", f"no finished vote {e.revote_of} to repeat")
+            item = item if item is not None else previous.item
+            title = title or previous.title
+        if item is None:
+            item = s.current_item
+        elif s.agenda and all(i.number != item for i in s.agenda):
+            return s.reject(e, "unknown_item", f"no agenda item {item}")
+        duration = s.rules.vote_duration_s if e.duration_s is None else e.duration_s
+        if not 0 <= duration <= MAX_VOTE_S:
+            return s.reject(e, "bad_duration", f"vote duration must be 0..{MAX_VOTE_S} s, got {duration}")
+        threshold = e.threshold or s.rules.thresholds[e.subject]
+        vote = VoteState(
+            number=s.votes_opened + 1,
+            kind=e.kind,
+            subject=e.subject,
+            title=title,
+            item=item,
+            threshold=threshold,
+            proposals=e.proposals,
+            revote_of=e.revote_of,
+            opened_at=now,
+            deadline=now + duration * 1000 if duration else None,
+            registered=s.registered_count,
+        )
+        effects: list[Effect] = []
+        if e.kind is VoteKind.SECRET and not e.legal_basis.strip():
+            s.alerts += 1
+            effects.append(
+                Alert(kind="secret_without_basis", detail="secret ballot opened without a legal basis stated")
+            )
+        s.enter(Phase.VOTE_OPEN)  # so that the mode and deadline below see the open vote
+        effects.extend(s.opened_vote(vote))
+        effects.append(s.mode())
+        return tuple(effects)
+
+    def close_vote(e: ev.CloseVote, now: int) -> Effects:
+        return s.close_vote(now)
+
+    def seal(e: ev.SecretTallySealed, now: int) -> Effects:
+        vote = s.vote
+        if vote is None or not vote.secret or vote.sealed is not None or vote.number != e.vote:
+            return s.reject(e, "nothing_to_seal", f"vote {e.vote} is not a closed secret vote awaiting its tally")
+        if len(e.counts) != len(vote.tally) or sum(e.counts) != len(vote.choices) or min(e.counts) < 0:
+            return s.reject(
+                e, "seal_mismatch", f"sealed counts {e.counts} do not match {len(vote.choices)} ballots cast"
+            )
+        vote.sealed = tuple(e.counts)
+        for deputy in vote.choices:  # from here on nothing, not even memory, links a deputy to a choice
+            vote.choices[deputy] = UNKNOWN
+        vote.tally = [0] * len(vote.tally)
+        result = s.result_of(vote, s.clock)
+        s.results[vote.number] = result
+        return (VoteClosed(vote=vote.number, adopted=result.adopted),)
+
+    def announce(e: ev.AnnounceResult, now: int) -> Effects:
+        vote = s.vote
+        if vote is None or vote.number not in s.results:
+            return s.reject(e, "no_result", "the vote has no result yet (a secret tally is not sealed)")
+        return ()
+
+    def clear(e: ev.ClearResult, now: int) -> Effects:
+        s.vote = None
+        return ()
+
+    def cancel(e: ev.CancelVote, now: int) -> Effects:
+        if not e.reason.strip():
+            return s.reject(e, "reason_required", "cancelling a vote needs a reason")
+        return _end(e.reason, now)
+
+    def annul(e: ev.AnnulSecretVote, now: int) -> Effects:
+        vote = s.vote
+        if vote is None or not vote.secret or vote.number in s.results:
+            return s.reject(e, "nothing_to_annul", "no unfinished secret vote")
+        return _end(e.reason, now)
+
+    def _end(reason: str, now: int) -> Effects:
+        vote = s.vote
+        assert vote is not None
+        if vote.secret:  # a secret vote's partial counts are never published
+            vote.choices = dict.fromkeys(vote.choices, UNKNOWN)
+            vote.tally = [0] * len(vote.tally)
+            vote.sealed = tuple(vote.tally)
+        result = s.results.get(vote.number)
+        if result is None:
+            result = s.result_of(vote, now, cancelled=reason)
+        else:
+            result = msgspec.structs.replace(result, cancelled=reason, adopted=False)
+        s.results[vote.number] = result
+        s.vote = None
+        s.refresh_deadline()
+        return (VoteCancelled(vote=vote.number, reason=reason), ModeChanged(mode=Mode.IDLE))
+
+    return {
+        ev.OpenVote: open_vote,
+        ev.CloseVote: close_vote,
+        ev.SecretTallySealed: seal,
+        ev.AnnounceResult: announce,
+        ev.ClearResult: clear,
+        ev.CancelVote: cancel,
+        ev.AnnulSecretVote: annul,
+    }

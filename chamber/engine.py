@@ -1,0 +1,266 @@
+"""The engine: the one owner of the sitting, fed by a queue, journaling before it acts.
+
+Producers (the line loops, the web console, the CLI) call ``submit`` from any
+thread and get a Future of the ``Outcome``.  One thread takes inputs off the
+queue and, for each batch:
+
+1. stamps it with the time (wall clock in ms, never running backwards);
+2. turns each input into its journal form (a secret choice loses its value);
+3. appends the batch to the journal in one durable transaction (group commit);
+4. only then applies each input to the Sitting and hands the effects to the
+   subscribers (the line loops light LEDs, the display shows results) and to
+   the caller's Future.
+
+If the journal write fails nothing is applied and nothing acknowledged: the
+consoles still hold their latched presses and report them again.  Commands
+are batched alone, seat events together, so a batch cannot change what a
+secret choice's journal form must be halfway through.
+
+On start the engine replays the newest sitting's journal and resumes where it
+stopped, an open vote included.  A secret vote found unfinished is annulled
+(its choices were never stored) and the annulment journaled.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from chamber.core import events as ev
+from chamber.core.effects import Effect, Rejected, SealSecretTally
+from chamber.core.events import decode_input, encode_input
+from chamber.core.phases import Phase
+from chamber.core.sitting import Sitting
+from chamber.core.snapshot import Snapshot
+from chamber.journal import Journal
+
+log = logging.getLogger("chamber.engine")
+
+SEAT_EVENTS = (
+    ev.KeyPressed,
+    ev.CardInserted,
+    ev.CardRemoved,
+    ev.PresenceChanged,
+    ev.SeatWentOffline,
+    ev.SeatCameOnline,
+)
+MAX_BATCH = 512
+SNAPSHOT_EVERY_MS = 50  # the display never needs fresher than this; building one costs ~1 ms at 450 seats
+
+Subscriber = Callable[[ev.Input, tuple[Effect, ...]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one input."""
+
+    input: ev.Input
+    effects: tuple[Effect, ...]
+    seq: int | None  # journal sequence number; None when not journaled (no sitting open)
+
+    @property
+    def accepted(self) -> bool:
+        return not (self.effects and type(self.effects[0]) is Rejected)
+
+    @property
+    def rejection(self) -> Rejected | None:
+        first = self.effects[0] if self.effects else None
+        return first if isinstance(first, Rejected) else None
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Engine:
+    def __init__(self, journal: Journal, clock: Callable[[], int] = wall_clock_ms) -> None:
+        self.journal = journal
+        self._clock = clock
+        self._last_time = 0
+        self.sitting = Sitting()
+        self.sitting_uid: str | None = None
+        self._queue: queue.SimpleQueue[tuple[ev.Input, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._held: tuple[ev.Input, Future[Outcome]] | None = None
+        self._subscribers: list[Subscriber] = []
+        self._thread: threading.Thread | None = None
+        self._snapshot: Snapshot = self.sitting.snapshot()
+        self._snapshot_at = 0
+        self._dirty = False
+        self.journal_failures = 0
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Replay the newest unfinished sitting from the journal; returns the records replayed."""
+        sittings = self.journal.sittings()
+        if not sittings:
+            return 0
+        uid = sittings[-1]
+        problems = self.journal.verify(uid)
+        if problems:
+            lines = "\n".join(f"  seq {p.seq}: {p.kind}: {p.message}" for p in problems[:20])
+            raise EngineError(f"journal of sitting {uid} fails verification; refusing to resume:\n{lines}")
+        sitting = Sitting()
+        count = 0
+        for rec in self.journal.records(uid):
+            sitting.apply(decode_input(rec.payload), rec.at_ms)
+            self._last_time = max(self._last_time, rec.at_ms)
+            count += 1
+        if sitting.phase is Phase.NO_SITTING:
+            log.info("last sitting %s is closed (%d records); waiting for a new one", uid, count)
+            return count
+        self.sitting = sitting
+        self.sitting_uid = uid
+        self._snapshot = sitting.snapshot()
+        log.info("resumed sitting %s at phase %s after %d records", uid, sitting.phase, count)
+        return count
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._run, name="chamber-engine", daemon=True)
+        self._thread.start()
+        vote = self.sitting.vote
+        if vote is not None and vote.secret and vote.number not in self.sitting.results:
+            self.submit(ev.AnnulSecretVote(reason="controller restarted while the secret vote was unfinished"))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def subscribe(self, fn: Subscriber) -> None:
+        """``fn(input, effects)`` runs on the engine thread: it must only hand work on."""
+        self._subscribers.append(fn)
+
+    # --- producers ---------------------------------------------------------------------------------
+
+    def submit(self, event: ev.Input) -> Future[Outcome]:
+        fut: Future[Outcome] = Future()
+        self._queue.put((event, fut))
+        return fut
+
+    def execute(self, event: ev.Input, timeout: float = 10.0) -> Outcome:
+        return self.submit(event).result(timeout)
+
+    def snapshot(self) -> Snapshot:
+        """The latest published immutable snapshot (at most SNAPSHOT_EVERY_MS old while busy)."""
+        return self._snapshot
+
+    # --- the owner thread --------------------------------------------------------------------------
+
+    def now(self) -> int:
+        t = self._clock()
+        if t < self._last_time:
+            t = self._last_time  # wall clock stepped back (NTP): keep the journal's time monotonic
+        self._last_time = t
+        return t
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                self._publish(force=True)
+                return
+            if batch:
+                self.process(batch)
+            self._publish(force=False)
+
+    def _next_batch(self) -> list[tuple[ev.Input, Future[Outcome]]] | None:
+        first = self._held
+        self._held = None
+        if first is None:
+            wait = (self.sitting.next_deadline() - self._clock()) / 1000
+            try:
+                first = self._queue.get(timeout=min(max(wait, 0.0), 0.25 if self._dirty else 1.0))
+            except queue.Empty:
+                if self.sitting.next_deadline() <= self._clock():
+                    return [(ev.Tick(), Future())]
+                return []
+            if first is None:
+                return None
+        batch = [first]
+        if not isinstance(first[0], SEAT_EVENTS):
+            return batch
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None or not isinstance(item[0], SEAT_EVENTS):
+                self._held = item if item is not None else None
+                if item is None:
+                    self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def process(self, batch: list[tuple[ev.Input, Future[Outcome]]]) -> None:
+        """Journal then apply one batch (runs on the owner thread; tests may call it directly)."""
+        now = self.now()
+        sitting = self.sitting
+        if sitting.phase is Phase.NO_SITTING and isinstance(batch[0][0], ev.OpenSitting):
+            self.sitting_uid = f"{time.strftime('%Y%m%d', time.gmtime(now / 1000))}-{uuid.uuid4().hex[:12]}"
+        journaled = sitting.phase is not Phase.NO_SITTING or self.sitting_uid is not None
+        seqs: list[int | None] = [None] * len(batch)
+        if journaled and self.sitting_uid is not None:
+            forms = [sitting.journal_form(item[0]) for item in batch]
+            try:
+                records = self.journal.append(
+                    self.sitting_uid, [(now, type(f).__name__, encode_input(f)) for f in forms]
+                )
+            except Exception as exc:  # the store is down or full: act on nothing we could not record
+                self.journal_failures += 1
+                log.error("journal append failed, %d inputs not applied: %s", len(batch), exc)
+                for _, fut in batch:
+                    fut.set_exception(EngineError(f"journal write failed: {exc}"))
+                return
+            seqs = [r.seq for r in records]
+        sealed: list[ev.Input] = []
+        for (event, fut), seq in zip(batch, seqs, strict=True):
+            effects = sitting.apply(event, now)
+            self._dirty = True
+            for effect in effects:
+                if type(effect) is SealSecretTally:
+                    sealed.append(ev.SecretTallySealed(vote=effect.vote, counts=effect.counts))
+                elif type(effect) is Rejected:
+                    log.info("rejected %s: %s (%s)", effect.input, effect.reason, effect.detail)
+            self._fan_out(event, effects)
+            fut.set_result(Outcome(event, effects, seq))
+        if sitting.phase is Phase.NO_SITTING and self.sitting_uid is not None and sitting.roster is not None:
+            log.info("sitting %s closed", self.sitting_uid)
+            self.sitting = Sitting()
+            self.sitting_uid = None
+            self._publish(force=True)
+        if any(not isinstance(item[0], (*SEAT_EVENTS, ev.Tick)) for item in batch):
+            self._publish(force=True)  # commands show at once; presses at the capped rate
+        for seal in sealed:
+            self.process([(seal, Future())])
+
+    def _fan_out(self, event: ev.Input, effects: Iterable[Effect]) -> None:
+        effects = tuple(effects)
+        for fn in self._subscribers:
+            try:
+                fn(event, effects)
+            except Exception:  # a broken adapter must not stop the chamber
+                log.exception("effect subscriber %r failed", fn)
+
+    def _publish(self, *, force: bool) -> None:
+        if not self._dirty:
+            return
+        now = self._clock()
+        if force or now - self._snapshot_at >= SNAPSHOT_EVERY_MS:
+            self._snapshot = self.sitting.snapshot()
+            self._snapshot_at = now
+            self._dirty = False

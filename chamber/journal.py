@@ -1,0 +1,584 @@
+"""The append-only, hash-chained journal of a sitting, and its store (SQLite or PostgreSQL).
+
+Why it exists
+-------------
+Every input the engine accepts (a seat press, a secretary's command, a console going offline) is written
+here *before* its effects are acknowledged to anybody: a console LED only turns green, a tally on the hall
+screen only moves, once the record that caused it is on disk.  Replaying the journal from the start
+rebuilds exactly the same state, so the journal is at the same time the crash-recovery log, the audit
+trail and the input of the replay tests.
+
+How it works
+------------
+* A journal holds several sittings.  Each sitting is its own chain of records numbered ``seq`` = 1, 2, 3...
+  Table ``journal`` has primary key ``(sitting, seq)``; the payload is opaque JSON bytes made by the
+  caller.
+* Each record carries the hash of the previous record of its sitting and its own hash::
+
+      canonical = f"{sitting}\\n{seq}\\n{at_ms}\\n{type}\\n".encode() + payload
+      hash      = sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+  The first record of a chain has ``prev_hash = "0" * 64``.  ``sitting`` and ``type`` may not contain a
+  newline, so the canonical form is unambiguous (the payload is last and may hold any bytes).
+* Durability before acknowledgement: :meth:`Journal.append` returns only after the transaction has
+  committed durably.  For SQLite every connection runs ``journal_mode=WAL`` with ``synchronous=FULL``
+  (the WAL is fsynced on every commit); for PostgreSQL the session sets ``synchronous_commit=on`` (the
+  commit waits for the WAL flush; the server itself must run with ``fsync=on``).
+* Group commit: ``append`` takes a batch of entries and writes them in ONE transaction, so the engine can
+  collect the presses that arrived during one fsync and pay for a single fsync for all of them.
+* The chain head of each sitting (last seq and hash) is cached in memory after the first read, so the hot
+  path is: compute hashes, one multi-row INSERT, one UPDATE, COMMIT.  The Journal is meant for one writer
+  thread; a second writer is detected (the head UPDATE is conditional) and raises :class:`JournalConflict`.
+* Table ``chain_head`` holds, per sitting, the last seq and hash, updated in the same transaction as each
+  append.  It lets :meth:`Journal.verify` notice a truncated tail (records deleted from the end), which
+  a chain alone cannot show.  Table ``sittings`` remembers the order in which sittings were created.
+* The schema is made only by the alembic migrations in ``chamber/migrations``; opening a Journal runs
+  ``upgrade head`` programmatically (no alembic.ini is needed).
+
+Tamper evidence, and its limit
+------------------------------
+:meth:`Journal.verify` recomputes every hash (it never trusts a stored one) and reports, in plain English,
+records whose content was changed, records that were removed (gaps in seq, a truncated tail), records that
+were moved (swapped) and links that do not match.  Its limit: somebody with write access to the database
+who rewrites the whole chain from some record onwards (recomputing every following hash and the chain
+head) produces a chain that is internally consistent again.  Such a rewrite is only caught by comparing
+the head hash with a copy kept elsewhere — which is why the protocol of a sitting prints the head hash
+(seq and hash of the last record) and the signed PDF carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    union,
+)
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "GENESIS_HASH",
+    "Journal",
+    "JournalConflict",
+    "JournalRecord",
+    "Problem",
+    "ProblemKind",
+    "record_hash",
+]
+
+GENESIS_HASH = "0" * 64
+"""prev_hash of the first record of every chain."""
+
+_MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_READ_CHUNK = 500
+
+metadata = MetaData()
+
+sittings_table = Table(
+    "sittings",
+    metadata,
+    Column("uid", String(64), primary_key=True),
+    Column("ord", Integer, nullable=False, unique=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+journal_table = Table(
+    "journal",
+    metadata,
+    Column("sitting", String(64), ForeignKey("sittings.uid"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("sitting", "seq", name="pk_journal"),
+)
+
+chain_head_table = Table(
+    "chain_head",
+    metadata,
+    Column("sitting", String(64), ForeignKey("sittings.uid"), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
+def record_hash(prev_hash: str, sitting: str, seq: int, at_ms: int, type: str, payload: bytes) -> str:
+    """sha256(bytes.fromhex(prev_hash) + canonical) as 64 lowercase hex digits."""
+    canonical = f"{sitting}\n{seq}\n{at_ms}\n{type}\n".encode() + payload
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    sitting: str
+    seq: int
+    at_ms: int
+    type: str
+    payload: bytes
+    prev_hash: str
+    hash: str
+
+
+ProblemKind = Literal["changed", "removed", "reordered", "broken_link"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of :meth:`Journal.verify`; ``seq`` is the record it is about (or the first missing one)."""
+
+    sitting: str
+    seq: int
+    kind: ProblemKind
+    message: str
+
+
+class JournalConflict(RuntimeError):
+    """The chain head in the database moved under us: another process appended to the same sitting."""
+
+
+@dataclass(slots=True)
+class _Head:
+    seq: int
+    hash: str
+    stored: bool  # whether the sittings/chain_head rows exist already
+
+
+def _row_to_record(row: Any) -> JournalRecord:
+    return JournalRecord(
+        sitting=row.sitting,
+        seq=int(row.seq),
+        at_ms=int(row.at_ms),
+        type=row.type,
+        payload=bytes(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _check_text(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > 64:
+        raise ValueError(f"{what} is longer than 64 characters: {value!r}")
+    if "\n" in value:
+        raise ValueError(f"{what} must not contain a newline: {value!r}")
+    return value
+
+
+def _span(first: int, last: int) -> str:
+    return f"record {first}" if first == last else f"records {first} to {last}"
+
+
+class Journal:
+    """The store of the journal: append (group commit, durable), read, verify."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        if self._is_sqlite:
+            database = parsed.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+            connect_args["options"] = "-c synchronous_commit=on"
+        self._engine: Engine = create_engine(url, connect_args=connect_args)
+        if self._is_sqlite:
+            event.listen(self._engine, "connect", _sqlite_on_connect)
+        self._heads: dict[str, _Head] = {}
+        self._upgrade()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def _upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
+        with self._engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self._heads.clear()
+        self._engine.dispose()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def _load_head(self, conn: Connection, sitting: str) -> _Head:
+        head_row = conn.execute(
+            select(chain_head_table.c.seq, chain_head_table.c.hash).where(chain_head_table.c.sitting == sitting)
+        ).first()
+        last_row = conn.execute(
+            select(journal_table.c.seq, journal_table.c.hash)
+            .where(journal_table.c.sitting == sitting)
+            .order_by(journal_table.c.seq.desc())
+            .limit(1)
+        ).first()
+        known = conn.execute(select(sittings_table.c.uid).where(sittings_table.c.uid == sitting)).first()
+        if head_row is not None and (last_row is None or int(head_row.seq) >= int(last_row.seq)):
+            # Continue from the recorded head even if the tail was cut: verify() keeps seeing the gap.
+            return _Head(int(head_row.seq), head_row.hash, stored=True)
+        if last_row is not None:
+            if head_row is None:
+                conn.execute(chain_head_table.insert().values(sitting=sitting, seq=last_row.seq, hash=last_row.hash))
+            else:
+                conn.execute(
+                    chain_head_table.update()
+                    .where(chain_head_table.c.sitting == sitting)
+                    .values(seq=last_row.seq, hash=last_row.hash)
+                )
+            return _Head(int(last_row.seq), last_row.hash, stored=True)
+        if known is not None:
+            # A sitting row without any record (should not happen); start the chain and add its head.
+            conn.execute(chain_head_table.insert().values(sitting=sitting, seq=0, hash=GENESIS_HASH))
+            return _Head(0, GENESIS_HASH, stored=True)
+        return _Head(0, GENESIS_HASH, stored=False)
+
+    def append(self, sitting: str, entries: Sequence[tuple[int, str, bytes]]) -> list[JournalRecord]:
+        """Append ``(at_ms, type, payload)`` entries to ``sitting`` in one durable transaction."""
+        _check_text("sitting", sitting)
+        if not entries:
+            return []
+        checked: list[tuple[int, str, bytes]] = []
+        for at_ms, type_, payload in entries:
+            if not isinstance(at_ms, int) or isinstance(at_ms, bool):
+                raise ValueError(f"at_ms must be an int (Unix ms), got {at_ms!r}")
+            _check_text("type", type_)
+            if not isinstance(payload, bytes | bytearray | memoryview):
+                raise ValueError(f"payload must be bytes, got {type(payload).__name__}")
+            checked.append((at_ms, type_, bytes(payload)))
+
+        try:
+            with self._engine.begin() as conn:
+                head = self._heads.get(sitting)
+                if head is None:
+                    head = self._load_head(conn, sitting)
+                records: list[JournalRecord] = []
+                seq, prev = head.seq, head.hash
+                for at_ms, type_, payload in checked:
+                    seq += 1
+                    h = record_hash(prev, sitting, seq, at_ms, type_, payload)
+                    records.append(JournalRecord(sitting, seq, at_ms, type_, payload, prev, h))
+                    prev = h
+                last = records[-1]
+                if not head.stored:
+                    next_ord = conn.execute(select(func.coalesce(func.max(sittings_table.c.ord), 0) + 1)).scalar_one()
+                    conn.execute(
+                        sittings_table.insert().values(uid=sitting, ord=int(next_ord), created_at_ms=records[0].at_ms)
+                    )
+                conn.execute(
+                    journal_table.insert(),
+                    [
+                        {
+                            "sitting": r.sitting,
+                            "seq": r.seq,
+                            "at_ms": r.at_ms,
+                            "type": r.type,
+                            "payload": r.payload,
+                            "prev_hash": r.prev_hash,
+                            "hash": r.hash,
+                        }
+                        for r in records
+                    ],
+                )
+                if head.stored:
+                    moved = conn.execute(
+                        chain_head_table.update()
+                        .where(chain_head_table.c.sitting == sitting, chain_head_table.c.seq == head.seq)
+                        .values(seq=last.seq, hash=last.hash)
+                    ).rowcount
+                    if moved != 1:
+                        raise JournalConflict(
+                            f"the chain head of sitting {sitting!r} is no longer at seq {head.seq}: "
+                            "another writer appended to it"
+                        )
+                else:
+                    conn.execute(chain_head_table.insert().values(sitting=sitting, seq=last.seq, hash=last.hash))
+        except BaseException:
+            # The transaction was rolled back; re-read the head next time instead of trusting the cache.
+            self._heads.pop(sitting, None)
+            raise
+        self._heads[sitting] = _Head(last.seq, last.hash, stored=True)
+        return records
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def records(self, sitting: str, after_seq: int = 0) -> Iterator[JournalRecord]:
+        """The records of ``sitting`` with seq > ``after_seq``, in seq order, read in chunks."""
+        last = after_seq
+        while True:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(journal_table)
+                    .where(journal_table.c.sitting == sitting, journal_table.c.seq > last)
+                    .order_by(journal_table.c.seq)
+                    .limit(_READ_CHUNK)
+                ).all()
+            for row in rows:
+                yield _row_to_record(row)
+            if len(rows) < _READ_CHUNK:
+                return
+            last = int(rows[-1].seq)
+
+    def sittings(self) -> list[str]:
+        """Sitting uids in creation order."""
+        with self._engine.connect() as conn:
+            return list(conn.execute(select(sittings_table.c.uid).order_by(sittings_table.c.ord)).scalars())
+
+    def last_record(self, sitting: str) -> JournalRecord | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(journal_table)
+                .where(journal_table.c.sitting == sitting)
+                .order_by(journal_table.c.seq.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _row_to_record(row)
+
+    # -- verification --------------------------------------------------------------------------------
+
+    def verify(self, sitting: str | None = None) -> list[Problem]:
+        """Recompute every hash and check every link; an empty list means the journal is intact."""
+        if sitting is None:
+            with self._engine.connect() as conn:
+                listed = list(conn.execute(select(sittings_table.c.uid).order_by(sittings_table.c.ord)).scalars())
+                others = sorted(
+                    set(
+                        conn.execute(
+                            union(select(journal_table.c.sitting), select(chain_head_table.c.sitting))
+                        ).scalars()
+                    )
+                    - set(listed)
+                )
+            names = listed + others
+        else:
+            names = [sitting]
+        problems: list[Problem] = []
+        for name in names:
+            problems.extend(self._verify_one(name))
+        return problems
+
+    def _chain_head(self, sitting: str) -> tuple[int, str] | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(chain_head_table.c.seq, chain_head_table.c.hash).where(chain_head_table.c.sitting == sitting)
+            ).first()
+        return None if row is None else (int(row.seq), row.hash)
+
+    def _verify_one(self, sitting: str) -> list[Problem]:
+        rows = list(self.records(sitting))
+        problems = _check_chain(sitting, rows)
+        head = self._chain_head(sitting)
+        last_seq = rows[-1].seq if rows else 0
+        if head is None:
+            if rows:
+                problems.append(
+                    Problem(
+                        sitting,
+                        last_seq,
+                        "removed",
+                        f"the chain head of sitting {sitting} is missing (the journal ends at record "
+                        f"{last_seq}); records after {last_seq} may have been removed",
+                    )
+                )
+        else:
+            head_seq, head_hash = head
+            if head_seq > last_seq:
+                where = f"the journal ends at record {last_seq}" if rows else "the journal has no records"
+                problems.append(
+                    Problem(
+                        sitting,
+                        last_seq + 1,
+                        "removed",
+                        f"{_span(last_seq + 1, head_seq).capitalize()} of sitting {sitting} "
+                        f"{'is' if last_seq + 1 == head_seq else 'are'} missing: {where}, "
+                        f"but the chain head says the last record is {head_seq}",
+                    )
+                )
+            elif head_seq < last_seq:
+                problems.append(
+                    Problem(
+                        sitting,
+                        head_seq + 1,
+                        "broken_link",
+                        f"{_span(head_seq + 1, last_seq).capitalize()} of sitting {sitting} "
+                        f"{'was' if head_seq + 1 == last_seq else 'were'} added outside the journal: "
+                        f"the chain head says the last record is {head_seq}",
+                    )
+                )
+            elif rows and head_hash != rows[-1].hash:
+                problems.append(
+                    Problem(
+                        sitting,
+                        last_seq,
+                        "changed",
+                        f"Record {last_seq} of sitting {sitting} is not the record the chain head "
+                        "remembers: its hash differs from the recorded head hash",
+                    )
+                )
+        return problems
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _true_seqs(rows: Sequence[JournalRecord]) -> list[int | None]:
+    """For each row, the seq its content was really written at (None if no position makes it hash right).
+
+    A row whose content hashes correctly at its own seq is where it belongs.  Otherwise, if its prev_hash
+    is the stored hash of another row whose own true seq is known to be k, the row may be record k + 1
+    moved elsewhere; that is accepted only if recomputing the hash with seq k + 1 gives its stored hash.
+    """
+
+    def hashes_at(r: JournalRecord, seq: int) -> bool:
+        return record_hash(r.prev_hash, r.sitting, seq, r.at_ms, r.type, r.payload) == r.hash
+
+    index_by_hash: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        index_by_hash.setdefault(r.hash, i)
+    result: dict[int, int | None] = {}
+    for start in range(len(rows)):
+        path: list[int] = []
+        cur = start
+        while cur not in result:
+            r = rows[cur]
+            if hashes_at(r, r.seq):
+                result[cur] = r.seq
+                break
+            if r.prev_hash == GENESIS_HASH:
+                result[cur] = 1 if hashes_at(r, 1) else None
+                break
+            j = index_by_hash.get(r.prev_hash)
+            if j is None or j == cur or j in path:
+                result[cur] = None
+                break
+            path.append(cur)
+            cur = j
+        pred = cur
+        for p in reversed(path):
+            base = result[pred]
+            result[p] = base + 1 if base is not None and hashes_at(rows[p], base + 1) else None
+            pred = p
+    return [result[i] for i in range(len(rows))]
+
+
+def _check_chain(sitting: str, rows: Sequence[JournalRecord]) -> list[Problem]:
+    problems: list[Problem] = []
+    true_seq = _true_seqs(rows)
+    # Rows that are intact and in place: their stored hash has been recomputed and can be linked to.
+    seq_by_verified_hash = {r.hash: r.seq for r, t in zip(rows, true_seq, strict=True) if t == r.seq}
+    expected = 1
+    prev: JournalRecord | None = None
+    prev_in_place = False
+    for r, t in zip(rows, true_seq, strict=True):
+        if r.seq > expected:
+            missing = _span(expected, r.seq - 1)
+            where = (
+                f"the sequence jumps from record {expected - 1} to record {r.seq}"
+                if expected > 1
+                else f"the sequence starts at record {r.seq}"
+            )
+            problems.append(
+                Problem(
+                    sitting,
+                    expected,
+                    "removed",
+                    f"{missing.capitalize()} of sitting {sitting} {'is' if expected == r.seq - 1 else 'are'} "
+                    f"missing: {where}",
+                )
+            )
+        adjacent = prev is not None and prev.seq == r.seq - 1
+        if t is None:
+            problems.append(
+                Problem(
+                    sitting,
+                    r.seq,
+                    "changed",
+                    f"Record {r.seq} of sitting {sitting} was changed: its content (time, type, payload or "
+                    "link) no longer matches its hash",
+                )
+            )
+        elif t != r.seq:
+            problems.append(
+                Problem(
+                    sitting,
+                    r.seq,
+                    "reordered",
+                    f"The record stored as {r.seq} of sitting {sitting} is really record {t}: it was moved "
+                    f"out of its place",
+                )
+            )
+        elif r.seq == 1:
+            if r.prev_hash != GENESIS_HASH:
+                problems.append(
+                    Problem(
+                        sitting,
+                        1,
+                        "broken_link",
+                        f"Record 1 of sitting {sitting} does not start the chain: its previous hash is not "
+                        "the all-zero start value",
+                    )
+                )
+        elif adjacent and prev_in_place and prev is not None and r.prev_hash != prev.hash:
+            other = seq_by_verified_hash.get(r.prev_hash)
+            if other is not None:
+                problems.append(
+                    Problem(
+                        sitting,
+                        r.seq,
+                        "reordered",
+                        f"Record {r.seq} of sitting {sitting} follows record {other} instead of record {r.seq - 1}",
+                    )
+                )
+            else:
+                problems.append(
+                    Problem(
+                        sitting,
+                        r.seq,
+                        "broken_link",
+                        f"Record {r.seq} of sitting {sitting} does not link to record {r.seq - 1}: record "
+                        f"{r.seq - 1} was replaced (rewritten with a new hash), or records were removed "
+                        "there and the rest renumbered",
+                    )
+                )
+        prev = r
+        prev_in_place = t == r.seq
+        expected = r.seq + 1
+    return problems
