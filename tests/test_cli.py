@@ -1,0 +1,85 @@
+"""The chamber command: exit codes and output people and scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chamber.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(ROOT / "config.toml")]) == 0
+    assert "composition 43" in capsys.readouterr().out
+
+
+def test_check_config_rejects_a_broken_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace("composition = 43", "composition = 44"), encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", str(broken)])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert "broken.toml" in err and "council.composition" in err
+
+
+def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", str(tmp_path / "nope.toml")])
+    assert exc.value.code != 0
+    assert "not found" in capsys.readouterr().err
+
+
+def test_demo_then_verify_then_replay_then_tamper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--config", str(ROOT / "config.toml"), "--db", url, "--fast"]) == 0
+    out = capsys.readouterr().out
+    assert "ПРИЙНЯТО" in out and "НЕ ПРИЙНЯТО" in out
+    assert "replayed state equals live state: так / yes" in out
+
+    assert main(["journal", "verify", "--db", url]) == 0
+    assert "intact" in capsys.readouterr().out
+
+    assert main(["replay", "--db", url, "--json"]) == 0
+    snap = json.loads(capsys.readouterr().out)
+    assert snap["phase"] == "no_sitting" and len(snap["results"]) == 2
+    assert snap["results"][0]["adopted"] is True and snap["results"][1]["adopted"] is False
+
+    from chamber.journal import Journal
+
+    journal = Journal(url)
+    with journal.engine.begin() as conn:
+        # turn one deputy's За into Проти, as a forger would
+        rows = conn.exec_driver_sql("SELECT seq, payload FROM journal WHERE type = 'KeyPressed'").all()
+        seq, payload = next((q, bytes(p)) for q, p in rows if b'"key":2' in bytes(p))
+        conn.exec_driver_sql(
+            "UPDATE journal SET payload = ? WHERE seq = ?", (bytes(payload).replace(b'"key":2', b'"key":3'), seq)
+        )
+    journal.close()
+    assert main(["journal", "verify", "--db", url]) == 1
+    out = capsys.readouterr().out
+    assert f"seq {seq}: changed" in out
+
+
+def test_bench_core_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(
+        ["bench", "core", "--json", "--seats", "50", "--presses", "2000", "--rounds", "1", "--dir", str(tmp_path)]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("events_per_s", "journal_appends_per_s", "journal_batched_appends_per_s"):
+        assert isinstance(result[key], int) and result[key] > 0
+    assert result["recount_matches"] is True
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("chamber") or str(Path(__import__("sys").executable).parent / "chamber")
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "check-config" in proc.stdout
