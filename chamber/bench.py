@@ -84,6 +84,59 @@ def bench_core(seats: int = 450, presses: int = 200_000, rounds: int = 5, seed: 
     }
 
 
+def bench_engine(seats: int = 450, bursts: int = 20, directory: str | None = None) -> dict[str, Any]:
+    """Presses through the whole engine: queue, journal form, durable group commit, apply, outcome.
+
+    Each burst is every seat pressing at once (the first seconds of a vote);
+    the latency of a press is from ``submit`` to its outcome (the moment the
+    console may be acknowledged), so it includes waiting behind the burst.
+    """
+    from chamber.engine import Engine
+
+    rng = random.Random(7)
+    keys = (Key.YES, Key.NO, Key.ABSTAIN)
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="chamber-bench-", dir=directory) as tmp:
+        journal = Journal(f"sqlite:///{Path(tmp) / 'engine.db'}")
+        engine = Engine(journal)
+        engine.start()
+        try:
+            engine.execute(ev.OpenSitting(roster=demo_roster(seats)))
+            for i in range(1, seats + 1):
+                engine.submit(ev.CardInserted(seat=i, uid=f"{i:08X}"))
+            engine.execute(ev.OpenRegistration())
+            for i in range(1, seats + 1):
+                engine.submit(ev.KeyPressed(seat=i, key=Key.REGISTER))
+            engine.execute(ev.CloseRegistration())
+            engine.execute(ev.OpenVote(duration_s=0))
+            t_all = time.perf_counter()
+            for _ in range(bursts):
+                burst = [ev.KeyPressed(seat=i, key=rng.choice(keys)) for i in range(1, seats + 1)]
+                sent = time.perf_counter()
+                futures = [engine.submit(p) for p in burst]
+                for fut in futures:
+                    fut.add_done_callback(lambda f, sent=sent: latencies.append(time.perf_counter() - sent))
+                for fut in futures:
+                    assert fut.result(60).accepted
+            elapsed = time.perf_counter() - t_all
+            vote = engine.sitting.vote
+            assert vote is not None and vote.tally == vote.recount() and sum(vote.tally) == seats
+        finally:
+            engine.stop()
+            journal.close()
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
+
+    return {
+        "engine_presses_per_s": round(seats * bursts / elapsed),
+        "engine_press_ms_p50": pct(0.50),
+        "engine_press_ms_p99": pct(0.99),
+        "engine_bursts": bursts,
+    }
+
+
 def bench_journal(appends: int = 300, batch: int = 64, rounds: int = 3, directory: str | None = None) -> dict[str, Any]:
     payload = ev.encode_input(ev.KeyPressed(seat=17, key=Key.YES))
     single, batched = [], []

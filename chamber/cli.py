@@ -107,13 +107,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from chamber.bench import bench_core, bench_journal
+    from chamber.bench import bench_core, bench_engine, bench_journal
 
     if args.what != "core":
         print(f"unknown benchmark {args.what!r}; available: core", file=sys.stderr)
         return 2
     result = bench_core(seats=args.seats, presses=args.presses, rounds=args.rounds)
     result.update(bench_journal(directory=args.dir))
+    if not args.no_engine:
+        result.update(bench_engine(seats=args.seats, directory=args.dir))
     result["goal_events_per_s"] = 200_000
     if args.json:
         print(json.dumps(result))
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seats", type=int, default=450)
     p.add_argument("--presses", type=int, default=200_000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
     p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
     p.set_defaults(func=cmd_bench)
 

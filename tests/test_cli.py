@@ -70,7 +70,20 @@ def test_demo_then_verify_then_replay_then_tamper(tmp_path: Path, capsys: pytest
 
 def test_bench_core_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main(
-        ["bench", "core", "--json", "--seats", "50", "--presses", "2000", "--rounds", "1", "--dir", str(tmp_path)]
+        [
+            "bench",
+            "core",
+            "--json",
+            "--seats",
+            "50",
+            "--presses",
+            "2000",
+            "--rounds",
+            "1",
+            "--no-engine",
+            "--dir",
+            str(tmp_path),
+        ]
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
