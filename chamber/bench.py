@@ -21,6 +21,8 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,13 @@ def bench_core(seats: int = 450, presses: int = 200_000, rounds: int = 5, seed: 
     }
 
 
+def _stopwatch(latencies: list[float], sent: float) -> Callable[[Future[Any]], None]:
+    def done(_: Future[Any]) -> None:
+        latencies.append(time.perf_counter() - sent)
+
+    return done
+
+
 def bench_engine(seats: int = 450, bursts: int = 20, directory: str | None = None) -> dict[str, Any]:
     """Presses through the whole engine: queue, journal form, durable group commit, apply, outcome.
 
@@ -115,7 +124,7 @@ def bench_engine(seats: int = 450, bursts: int = 20, directory: str | None = Non
                 sent = time.perf_counter()
                 futures = [engine.submit(p) for p in burst]
                 for fut in futures:
-                    fut.add_done_callback(lambda f, sent=sent: latencies.append(time.perf_counter() - sent))
+                    fut.add_done_callback(_stopwatch(latencies, sent))
                 for fut in futures:
                     assert fut.result(60).accepted
             elapsed = time.perf_counter() - t_all
