@@ -131,6 +131,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.config, args.db, fast=args.fast)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from chamber.config import Config
+    from chamber.daemon import run
+
+    config = _load(args.config)
+    assert isinstance(config, Config)
+    return run(config, simulate=args.simulate, wire_time=args.wire_time, open_sitting=args.open_sitting)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from hardware_sim.__main__ import main as sim_main
+
+    code: int = sim_main(args.rest)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chamber", description="Council-chamber voting system")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
@@ -166,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("run", help="run the controller daemon (engine, journal, one loop per line)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--simulate", action="store_true", help="start simulated consoles on virtual serial lines")
+    p.add_argument("--wire-time", action="store_true", help="with --simulate: emulate RS-485 wire timing")
+    p.add_argument(
+        "--open-sitting", action="store_true", help="open a sitting with the config's roster if none is open"
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sim", help="run the hardware simulator alone (options: chamber sim -- --help)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_sim)
+
     p = sub.add_parser("demo", help="run a scripted sitting through the real engine and journal")
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--db", default=None, help="database URL (default: a fresh var/demo-*.db)")
@@ -177,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func

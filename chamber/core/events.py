@@ -29,6 +29,10 @@ class _Input(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 class KeyPressed(_Input, frozen=True, tag=True):
     seat: int
     key: Key
+    # The console's 16-bit event sequence number (None where the hardware has none).  A press
+    # reported again after a controller crash, before its ACK reached the console, carries a
+    # number already seen and is rejected as a duplicate instead of counted twice.
+    seq: int | None = None
 
 
 class CardInserted(_Input, frozen=True, tag=True):
@@ -61,6 +65,7 @@ class SecretBallotCast(_Input, frozen=True, tag=True):
     """
 
     seat: int
+    seq: int | None = None  # the console's event number: says nothing about the choice
 
 
 class Tick(_Input, frozen=True, tag=True):

@@ -71,8 +71,11 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
     def next_speaker(e: ev.NextSpeaker | ev.KeyPressed, now: int) -> Effects:
         if not floor().queue:
             return s.reject(e, "queue_empty", "nobody is waiting for the floor")
+        # The first in the queue whose console works; a request from an offline seat keeps its place.
+        head = next((r for r in floor().queue if s.seats[r.seat].online), None)
+        if head is None:
+            return s.reject(e, "queue_unreachable", "every seat waiting for the floor is offline")
         ended = floor().end_all(now, "next_speaker")
-        head = floor().queue[0]
         granted = grant(ev.GrantFloor(seat=head.seat), now)
         s.refresh_deadline()
         return ended + granted

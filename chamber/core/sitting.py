@@ -62,7 +62,7 @@ _CHOICE_KEYS = frozenset(YES_NO_OPTIONS) | frozenset(PROPOSAL_KEYS)
 
 
 class SeatState:
-    __slots__ = ("chair", "deputy", "id", "online", "present", "rejected", "sensor", "uid")
+    __slots__ = ("chair", "deputy", "id", "last_seq", "online", "present", "rejected", "sensor", "uid")
 
     def __init__(self, id: int, sensor: bool, chair: bool) -> None:
         self.id = id
@@ -73,6 +73,7 @@ class SeatState:
         self.uid: str | None = None
         self.present = False  # presence sensor held
         self.rejected = 0  # presses rejected at this seat
+        self.last_seq: int | None = None  # the console's newest event sequence number seen
 
 
 class Sitting:
@@ -82,6 +83,29 @@ class Sitting:
         self.phase = Phase.NO_SITTING
         self._row = TRANSITIONS[self.phase]
         self.clock = 0  # time of the last input applied
+        self._reset()
+        self._handlers: dict[type, Callable[[Any, int], Effects]] = {
+            ev.KeyPressed: self._key_pressed,
+            ev.SecretBallotCast: self._secret_ballot,
+            ev.CardInserted: self._card_inserted,
+            ev.CardRemoved: self._card_removed,
+            ev.PresenceChanged: self._presence_changed,
+            ev.SeatWentOffline: self._seat_offline,
+            ev.SeatCameOnline: self._seat_online,
+            ev.Tick: lambda e, now: _NONE,
+            ev.OpenSitting: self._open_sitting,
+            ev.CloseSitting: self._close_sitting,
+            ev.SetAgenda: self._set_agenda,
+            ev.SetCurrentItem: self._set_current_item,
+            ev.OpenRegistration: self._open_registration,
+            ev.CloseRegistration: self._close_registration,
+            ev.RegisterDeputy: self._register_deputy,
+        }
+        self._handlers.update(vote_handlers.handlers(self))
+        self._handlers.update(floor_handlers.handlers(self))
+
+    def _reset(self) -> None:
+        """Everything a sitting accumulates, empty (a new sitting starts from nothing)."""
         self._deadline = NEVER
         self.roster: Roster | None = None
         self.number = 0
@@ -107,25 +131,6 @@ class Sitting:
         self.floor = Floor(max_open_mics=2, warning_s=30, auto_mic_off=True)
         self.alerts = 0
         self.rejections = 0
-        self._handlers: dict[type, Callable[[Any, int], Effects]] = {
-            ev.KeyPressed: self._key_pressed,
-            ev.SecretBallotCast: self._secret_ballot,
-            ev.CardInserted: self._card_inserted,
-            ev.CardRemoved: self._card_removed,
-            ev.PresenceChanged: self._presence_changed,
-            ev.SeatWentOffline: self._seat_offline,
-            ev.SeatCameOnline: self._seat_online,
-            ev.Tick: lambda e, now: _NONE,
-            ev.OpenSitting: self._open_sitting,
-            ev.CloseSitting: self._close_sitting,
-            ev.SetAgenda: self._set_agenda,
-            ev.SetCurrentItem: self._set_current_item,
-            ev.OpenRegistration: self._open_registration,
-            ev.CloseRegistration: self._close_registration,
-            ev.RegisterDeputy: self._register_deputy,
-        }
-        self._handlers.update(vote_handlers.handlers(self))
-        self._handlers.update(floor_handlers.handlers(self))
 
     # --- the entry points ------------------------------------------------------------------------
 
@@ -144,7 +149,10 @@ class Sitting:
             target = row[cls]
             if target is not None and not (effects and type(effects[0]) is Rejected):
                 self.enter(target)
-        return due + effects if due else effects
+        if not due:
+            return effects
+        # a rejection stays first, so that callers can tell at a glance the input was refused
+        return effects + due if effects and type(effects[0]) is Rejected else due + effects
 
     def journal_form(self, event: ev.Input) -> ev.Input:
         """The form in which ``event`` may be stored: secret choices lose their value."""
@@ -156,7 +164,7 @@ class Sitting:
             and self.phase is Phase.VOTE_OPEN
             and event.key in YES_NO_OPTIONS
         ):
-            return ev.SecretBallotCast(seat=event.seat)
+            return ev.SecretBallotCast(seat=event.seat, seq=event.seq)
         return event
 
     def next_deadline(self) -> int:
@@ -232,10 +240,26 @@ class Sitting:
     # --- seat events -------------------------------------------------------------------------------
 
     def _key_pressed(self, e: ev.KeyPressed, now: int) -> Effects:
+        if e.seq is not None and self._duplicate(e.seat, e.seq):
+            return (self._reject(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
         return self._press(e, e.key, now)
 
     def _secret_ballot(self, e: ev.SecretBallotCast, now: int) -> Effects:
+        if e.seq is not None and self._duplicate(e.seat, e.seq):
+            return (self._reject(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
         return self._press(e, None, now)
+
+    def _duplicate(self, seat_id: int, seq: int) -> bool:
+        """Was console event ``seq`` seen already?  Records it if not."""
+        seat = self.seats.get(seat_id)
+        if seat is None:
+            return False
+        last = seat.last_seq
+        # serial-number arithmetic (RFC 1982) on the console's 16-bit counter
+        if last is not None and (seq == last or ((seq - last) & 0xFFFF) >= 0x8000):
+            return True
+        seat.last_seq = seq
+        return False
 
     def _press(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
         """A key at a seat; ``key`` None is a secret choice whose value was not journaled."""
@@ -245,7 +269,10 @@ class Sitting:
         if not seat.online:
             return (self._reject(e, "seat_offline", f"seat {seat.id} is offline", seat),)
         if seat.chair and key in (Key.PRIORITY, Key.NEXT):
-            return self._handlers[ev.ChairPriority if key is Key.PRIORITY else ev.NextSpeaker](e, now)
+            command = ev.ChairPriority if key is Key.PRIORITY else ev.NextSpeaker
+            if command not in self._row:  # the chair's keys obey the phase table like the commands do
+                return (self._reject(e, "not_allowed", f"{command.__name__} is not allowed in phase {self.phase}"),)
+            return self._handlers[command](e, now)
         deputy = seat.deputy
         if deputy is None:
             return (self._reject(e, "no_card", f"no card in seat {seat.id}", seat),)
@@ -255,6 +282,8 @@ class Sitting:
         if key is None or key in _CHOICE_KEYS:
             if self.phase is not Phase.VOTE_OPEN or vote is None:
                 return (self._reject(e, "vote_not_open", "no vote is open", seat),)
+            if key is None and not vote.secret:
+                return (self._reject(e, "not_secret", "a hidden choice outside a secret vote", seat),)
             option = UNKNOWN if key is None else vote.key_map.get(key)
             if option is None:
                 return (self._reject(e, "not_a_choice", f"key {key} is not a choice in this vote", seat),)
@@ -359,11 +388,13 @@ class Sitting:
         if seat is None:
             return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         seat.online = True
+        seat.last_seq = None  # a console that restarted counts its events from zero again
         return (self.mode(),)  # a console that was away learns the chamber's mode
 
     # --- sitting, agenda, registration --------------------------------------------------------------
 
     def _open_sitting(self, e: ev.OpenSitting, now: int) -> Effects:
+        self._reset()
         roster = e.roster
         self.roster = roster
         self.number = e.number

@@ -84,6 +84,8 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
             return s.reject(
                 e, "seal_mismatch", f"sealed counts {e.counts} do not match {len(vote.choices)} ballots cast"
             )
+        if vote.counts_known and tuple(e.counts) != tuple(vote.tally):
+            return s.reject(e, "seal_mismatch", f"sealed counts {e.counts} differ from the tally {tuple(vote.tally)}")
         vote.sealed = tuple(e.counts)
         for deputy in vote.choices:  # from here on nothing, not even memory, links a deputy to a choice
             vote.choices[deputy] = UNKNOWN

@@ -1,0 +1,236 @@
+"""``chamber bench bus``: the real controller polling simulated consoles with wire timing.
+
+The simulator runs in its own process (``python -m hardware_sim``) with wire
+emulation on, so its CPU does not count against the controller's, and every
+frame takes the time it would take on a real RS-485 line.  The controller is
+the real one: the engine with its SQLite journal and one LineLoop per line,
+talking to the simulator's ptys through the serial transport.
+
+Measured, side by side in one run:
+- ``cycle_ms``: median time for the busiest line to poll each of its seats once;
+- ``wire_limit_ms``: the same cycle computed from the frames and the baud rate
+  alone, turnaround 0: seats x ((request + reply bytes) x 11 / baud + 2 x t3.5);
+- ``ratio`` = cycle_ms / wire_limit_ms;
+- ``cpu_per_poll_us``: the line loops' thread CPU time over all polls;
+- ``presses`` made through the simulator's press API while the vote is open and
+  ``lost_presses``: presses the console reported as taken by the simulator
+  but never journaled by the engine (each press carries its console event
+  number, so a press journaled twice cannot hide one lost).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chamber.config import Config, load_config
+from chamber.core import events as ev
+from chamber.core.events import decode_input
+from chamber.core.values import Key
+from terminals.line import t35_seconds
+from terminals.registers import POLL_COUNT
+
+POLL_BYTES = 8 + 5 + 2 * POLL_COUNT
+
+
+def bench_config_text(seats: int, lines: int, baud: int, timeout_ms: int = 50, retries: int = 2) -> str:
+    """A config.toml for a chamber of ``seats`` seats spread evenly over ``lines`` lines."""
+    out = [
+        "[council]",
+        'name = "Bench council"',
+        f"composition = {seats}",
+        "head_votes = true",
+        "head_in_composition = true",
+        "",
+        "[rules]",
+        "vote_duration_s = 600",
+        "",
+    ]
+    for i in range(lines):
+        out += [
+            "[[lines]]",
+            f'id = "L{i + 1}"',
+            f'port = "/dev/null-bench-{i + 1}"',
+            f"baud = {baud}",
+            'parity = "E"',
+            f"timeout_ms = {timeout_ms}",
+            f"retries = {retries}",
+            "",
+        ]
+    per_line = [0] * lines
+    for s in range(1, seats + 1):
+        line = (s - 1) % lines
+        per_line[line] += 1
+        out += ["[[seats]]", f"id = {s}", f'line = "L{line + 1}"', f"unit = {per_line[line]}", ""]
+        out += [
+            "[[deputies]]",
+            f"id = {s}",
+            f'full_name = "Депутат {s}"',
+            f'cards = ["{s:08X}"]',
+            f"seat = {s}",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def wire_limit_ms(seats_on_line: int, baud: int) -> float:
+    per_poll = POLL_BYTES * 11 / baud + 2 * t35_seconds(baud)
+    return seats_on_line * per_poll * 1000
+
+
+class SimProcess:
+    def __init__(self, config_path: Path, wire_time: bool = True) -> None:
+        args = [sys.executable, "-m", "hardware_sim", "--config", str(config_path), "--http-port", "0"]
+        if wire_time:
+            args += ["--wire-time", "--turnaround-ms", "0"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        info = json.loads(line)
+        self.lines: dict[str, str] = info["lines"]
+        self.http: str = info["http"]
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(
+            self.http + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            result: dict[str, Any] = json.loads(resp.read() or b"{}")
+            return result
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def bench_bus(
+    seats: int = 450,
+    lines: int = 8,
+    baud: int = 115200,
+    seconds: float = 10.0,
+    fault_rate: float = 0.0,
+    press_rate: float = 40.0,
+    seed: int = 1,
+) -> dict[str, Any]:
+    from chamber.daemon import start_controller
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="chamber-bus-") as tmp:
+        cfg_path = Path(tmp) / "bench.toml"
+        cfg_path.write_text(bench_config_text(seats, lines, baud), encoding="utf-8")
+        config: Config = load_config(cfg_path)
+        sim = SimProcess(cfg_path)
+        controller = None
+        try:
+            for seat in range(1, seats + 1):
+                sim.post("/card", {"seat": seat, "uid": f"{seat:08X}"})
+            controller = start_controller(config, ports=sim.lines, store_url=f"sqlite:///{Path(tmp) / 'j.db'}")
+            engine = controller.engine
+            engine.execute(ev.OpenSitting(roster=config.roster()))
+            _wait(lambda: sum(1 for s in engine.snapshot().seats if s.deputy is not None) == seats, 30)
+            engine.execute(ev.OpenRegistration())
+            for seat in range(1, seats + 1):
+                sim.post("/press", {"seat": seat, "key": int(Key.REGISTER)})
+            _wait(lambda: engine.snapshot().registered == seats, 30)
+            engine.execute(ev.CloseRegistration())
+            engine.execute(ev.OpenVote(duration_s=0))
+            if fault_rate:
+                for line_id in sim.lines:
+                    sim.post("/fault", {"line": line_id, "crc_rate": fault_rate, "drop_rate": fault_rate})
+            # measurement window: only what happens from here counts
+            loops = list(controller.lines.values())
+            base = [(lp.stats.polls, lp.stats.cpu_s, len(lp.stats.cycle_s)) for lp in loops]
+            presses = 0
+            t_end = time.perf_counter() + seconds
+            keys = (Key.YES, Key.NO, Key.ABSTAIN)
+            while time.perf_counter() < t_end:
+                sim.post("/press", {"seat": rng.randint(1, seats), "key": int(rng.choice(keys))})
+                presses += 1
+                time.sleep(rng.expovariate(press_rate))
+            stats = [(lp.stats.polls, lp.stats.cpu_s, lp.stats.cycle_s[:]) for lp in loops]
+            if fault_rate:
+                for line_id in sim.lines:
+                    sim.post("/fault", {"line": line_id, "crc_rate": 0.0, "drop_rate": 0.0})
+            _wait(lambda: _pending(sim) == 0, 30)  # every console's FIFO drained and acknowledged
+            time.sleep(0.5)
+            uid = engine.sitting_uid or ""
+        finally:
+            if controller is not None:
+                controller.stop()
+            sim.stop()
+        from chamber.journal import Journal
+
+        journal = Journal(f"sqlite:///{Path(tmp) / 'j.db'}")
+        try:
+            taken: set[tuple[int, int | None]] = set()
+            journaled = 0
+            vote_open = False
+            for rec in journal.records(uid):
+                if rec.type == "OpenVote":
+                    vote_open = True
+                if vote_open and rec.type == "KeyPressed":
+                    event = decode_input(rec.payload)
+                    assert isinstance(event, ev.KeyPressed)
+                    journaled += 1
+                    taken.add((event.seat, event.seq))
+        finally:
+            journal.close()
+    busiest = max(len(lp.links) for lp in loops)
+    cycles = [c for (_, _, cyc), (_, _, start) in zip(stats, base, strict=True) for c in cyc[start:]]
+    busiest_cycles = [
+        c
+        for lp, (_, _, cyc), (_, _, start) in zip(loops, stats, base, strict=True)
+        if len(lp.links) == busiest
+        for c in cyc[start:]
+    ]
+    polls = sum(p for p, _, _ in stats) - sum(p for p, _, _ in base)
+    cpu = sum(c for _, c, _ in stats) - sum(c for _, c, _ in base)
+    cycle_ms = statistics.median(busiest_cycles) * 1000 if busiest_cycles else float("nan")
+    limit = wire_limit_ms(busiest, baud)
+    return {
+        "seats": seats,
+        "lines": lines,
+        "baud": baud,
+        "fault_rate": fault_rate,
+        "seconds": seconds,
+        "cycle_ms": round(cycle_ms, 2),
+        "cycle_ms_p90": round(sorted(busiest_cycles)[int(0.9 * len(busiest_cycles))] * 1000, 2)
+        if busiest_cycles
+        else None,
+        "wire_limit_ms": round(limit, 2),
+        "ratio": round(cycle_ms / limit, 3),
+        "cycles": len(cycles),
+        "polls": polls,
+        "cpu_per_poll_us": round(cpu / polls * 1e6, 1) if polls else None,
+        "presses": presses,
+        "journaled_presses": len(taken),
+        "lost_presses": presses - len(taken),
+        "duplicate_journal_records": journaled - len(taken),
+    }
+
+
+def _pending(sim: SimProcess) -> int:
+    with urllib.request.urlopen(sim.http + "/state", timeout=10) as resp:
+        state = json.loads(resp.read())
+    return sum(int(seat.get("pending_events", 0)) for seat in state.get("seats", []))
+
+
+def _wait(predicate: Any, timeout: float) -> None:
+    t_end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > t_end:
+            raise TimeoutError("the chamber did not reach the expected state in time")
+        time.sleep(0.05)

@@ -1,0 +1,153 @@
+"""``chamber run``: the controller daemon — engine, journal, one loop per RS-485 line.
+
+It loads and checks config.toml, opens the store, replays the journal
+(resuming an open sitting), starts one ``LineLoop`` per configured line and
+routes the engine's effects to the line that serves each seat (chamber-wide
+effects to every line).  With ``--simulate`` it first starts hardware_sim on
+virtual serial lines made from the same config, so one command runs a whole
+simulated chamber.  SIGTERM or SIGINT stops it cleanly: the lines stop after
+their current transaction, the engine finishes its queue, the journal closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chamber.config import Config
+from chamber.core import effects as fx
+from chamber.core import events as ev
+from chamber.engine import Engine
+from chamber.journal import Journal
+from terminals.line import LineLoop
+from terminals.links import ConsoleLink
+from terminals.transport import SerialTransport, TcpTransport, Transport
+
+log = logging.getLogger("chamber.daemon")
+
+_BROADCAST_EFFECTS = (fx.ModeChanged, fx.SittingOpened, fx.SittingClosed)
+
+
+@dataclass
+class Controller:
+    """Everything `chamber run` starts, so tests and benchmarks can start it the same way."""
+
+    config: Config
+    engine: Engine
+    journal: Journal
+    lines: dict[str, LineLoop] = field(default_factory=dict)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for line in self.lines.values():
+            line.stop()
+        self.engine.stop()
+        self.journal.close()
+        for stop in reversed(self.stoppers):
+            stop()
+
+
+def make_transport(config: Config, line_id: str, override: str | None = None) -> Transport:
+    line = config.line(line_id)
+    target = override or line.port or line.gateway
+    assert target is not None
+    if override is None and line.gateway is not None:
+        host, port = line.gateway_address
+        return TcpTransport(host, port)
+    if not target.startswith("/") and ":" in target:  # "host:port" from a simulator serving TCP
+        host, _, port_text = target.rpartition(":")
+        return TcpTransport(host, int(port_text))
+    return SerialTransport(target, line.baud, line.parity, line.stopbits, line.low_latency)
+
+
+def build_lines(
+    config: Config, submit: Callable[[ev.Input], Any], ports: dict[str, str] | None = None
+) -> dict[str, LineLoop]:
+    lines = {}
+    for line in config.lines:
+        links = [
+            ConsoleLink(seat.id, seat.unit, seat.mic_unit, seat.chair) for seat in config.seats if seat.line == line.id
+        ]
+        lines[line.id] = LineLoop(
+            line.id,
+            make_transport(config, line.id, (ports or {}).get(line.id)),
+            links,
+            submit,
+            baud=line.baud,
+            timeout_s=line.timeout_ms / 1000,
+            retries=line.retries,
+        )
+    return lines
+
+
+def router(config: Config, lines: dict[str, LineLoop]) -> Callable[[ev.Input, tuple[fx.Effect, ...]], None]:
+    """An engine subscriber that hands each effect to the line serving its seat."""
+    seat_line = {seat.id: lines[seat.line] for seat in config.seats}
+    every = list(lines.values())
+
+    def route(_: ev.Input, effects: tuple[fx.Effect, ...]) -> None:
+        for effect in effects:
+            if isinstance(effect, _BROADCAST_EFFECTS) or (type(effect) is fx.ConsoleText and effect.seat is None):
+                for line in every:
+                    line.post(effect)
+                continue
+            seat = getattr(effect, "seat", None)
+            target = seat_line.get(seat) if isinstance(seat, int) else None
+            if target is not None:
+                target.post(effect)
+
+    return route
+
+
+def start_controller(
+    config: Config,
+    *,
+    ports: dict[str, str] | None = None,
+    store_url: str | None = None,
+    open_sitting: bool = False,
+) -> Controller:
+    journal = Journal(store_url or config.store.url)
+    engine = Engine(journal)
+    lines = build_lines(config, engine.submit, ports)
+    engine.subscribe(router(config, lines))
+    engine.start()
+    controller = Controller(config, engine, journal, lines)
+    for line in lines.values():
+        line.start()
+    if open_sitting and engine.sitting_uid is None:
+        outcome = engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Засідання"))
+        log.info("sitting opened: %s", outcome.accepted)
+    return controller
+
+
+def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open_sitting: bool = False) -> int:
+    ports: dict[str, str] | None = None
+    stoppers: list[Callable[[], None]] = []
+    if simulate:
+        from hardware_sim.simulator import Simulator
+
+        sim = Simulator(config, wire_time=wire_time)
+        sim.start()
+        stoppers.append(sim.stop)
+        ports = dict(sim.lines)
+        for line_id, path in ports.items():
+            log.warning("simulated line %s on %s", line_id, path)
+    controller = start_controller(config, ports=ports, open_sitting=open_sitting)
+    controller.stoppers.extend(stoppers)
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.warning("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.warning("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
+    done.wait()
+    controller.stop()
+    log.warning("stopped")
+    return 0

@@ -1,0 +1,489 @@
+"""One loop per RS-485 line: poll every console, turn register changes into events, write effects.
+
+The loop runs in its own thread and owns its transport: one transaction at a
+time, as a half-duplex bus demands.  Each turn it
+
+1. takes what other threads posted (effects from the engine, acknowledgements
+   of journaled events) from its inbox;
+2. sends a pending broadcast (chamber mode, text) to unit 0;
+3. serves one console with pending writes (ACK + outputs in one write when it
+   can), so LED feedback is not held back a whole cycle by the polls;
+4. polls the next console in turn with its precomputed request.  A reply
+   byte-identical to the previous one means nothing changed and is not decoded.
+
+Events (key presses with their console sequence numbers, cards, presence) go
+to the engine through ``submit``; the console's events are acknowledged only
+after the engine has journaled them (its Future completes), so a press is
+never lost between the console and the journal, and one repeated after a
+failure is recognised by its sequence number.
+
+A console that does not answer a poll after the configured retries is
+reported offline (``SeatWentOffline``) and then only probed with back-off (0.5
+to 4 s), so a dead console costs the others one timeout per probe.  When it
+answers again it is reported online and everything is re-read and rewritten.
+Garbage on the line, CRC errors, wrong units, exception replies and timeouts
+are counted per line and per console; a transport failure (USB adapter
+unplugged, gateway down) closes the port and reopens it with back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from chamber.core import effects as fx
+from chamber.core import events as ev
+from chamber.core.values import Key
+from terminals import rtu
+from terminals.links import ConsoleLink, mode_of
+from terminals.registers import (
+    BROADCAST_TURNAROUND_S,
+    BROADCAST_UNIT,
+    CARD_READ_COUNT,
+    FIFO_SIZE,
+    HR_ACK,
+    HR_LEDS,
+    HR_MIC,
+    HR_MODE,
+    HR_TEXT,
+    IR_CARD_LEN,
+    IR_FIFO,
+    Status,
+    decode_uid,
+    encode_text,
+    seq_after,
+)
+from terminals.transport import LineDown, Transport
+
+log = logging.getLogger("terminals.line")
+
+Submit = Callable[[ev.Input], "Future[Any]"]
+PROBE_MIN_S = 0.5
+PROBE_MAX_S = 4.0
+REOPEN_MIN_S = 0.5
+REOPEN_MAX_S = 5.0
+VALID_KEYS = {int(k) for k in Key}
+
+
+def t35_seconds(baud: int) -> float:
+    """The 3.5-character silence that ends a frame (1.75 ms fixed above 19200 baud, per the spec)."""
+    return 3.5 * 11 / baud if baud <= 19200 else 0.00175
+
+
+@dataclass
+class LineStats:
+    polls: int = 0
+    unchanged: int = 0  # replies identical to the previous one: not decoded
+    writes: int = 0
+    broadcasts: int = 0
+    cycles: int = 0
+    cycle_s: list[float] = field(default_factory=list)  # duration of each full round of polls (bounded)
+    cpu_s: float = 0.0  # thread CPU time spent by the loop
+    garbage_bytes: int = 0
+    reopens: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+class LineLoop:
+    def __init__(
+        self,
+        line_id: str,
+        transport: Transport,
+        links: Sequence[ConsoleLink],
+        submit: Submit,
+        *,
+        baud: int,
+        timeout_s: float = 0.05,
+        retries: int = 2,
+    ) -> None:
+        self.line_id = line_id
+        self.transport = transport
+        self.links = list(links)
+        self.by_seat = {link.seat: link for link in self.links}
+        self.submit = submit
+        self.baud = baud
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.t35 = t35_seconds(baud)
+        self.char_s = 11 / baud
+        self.stats = LineStats()
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._writes: list[ConsoleLink] = []  # links with something to write, in arrival order
+        self._broadcast: dict[int, list[int]] = {}  # register -> values
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._open = False
+        self._next_tx = 0.0
+        self._reopen_delay = REOPEN_MIN_S
+        self._turn = 0
+
+    # --- other threads ----------------------------------------------------------------------------
+
+    def post(self, effect: fx.Effect) -> None:
+        """Hand an engine effect to this line (thread-safe, never blocks)."""
+        self._inbox.put(("effect", effect))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"line-{self.line_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        cpu0 = time.thread_time()
+        cycle_start = time.perf_counter()
+        try:
+            while not self._stop.is_set():
+                if not self._open and not self._reopen():
+                    continue
+                try:
+                    self._drain_inbox()
+                    if self._broadcast:
+                        self._send_broadcasts()
+                    if self._writes:
+                        self._serve_writes(self._writes.pop(0))
+                    link = self.links[self._turn]
+                    self._turn += 1
+                    if self._turn == len(self.links):
+                        self._turn = 0
+                        now = time.perf_counter()
+                        self._record_cycle(now - cycle_start)
+                        cycle_start = now
+                    if link.online or time.perf_counter() >= link.next_probe:
+                        self.poll(link)
+                except LineDown as exc:
+                    self._line_down(exc)
+                self.stats.cpu_s = time.thread_time() - cpu0
+        finally:
+            self.transport.close()
+            self._open = False
+
+    def _record_cycle(self, seconds: float) -> None:
+        st = self.stats
+        st.cycles += 1
+        if len(st.cycle_s) < 100_000:
+            st.cycle_s.append(seconds)
+
+    def _reopen(self) -> bool:
+        try:
+            self.transport.open()
+        except LineDown as exc:
+            self.stats.errors["open"] += 1
+            if self.stats.errors["open"] == 1:
+                log.error("line %s: %s (retrying every %.1f-%.0f s)", self.line_id, exc, REOPEN_MIN_S, REOPEN_MAX_S)
+            self._stop.wait(self._reopen_delay)
+            self._reopen_delay = min(self._reopen_delay * 2, REOPEN_MAX_S)
+            return False
+        if self.stats.reopens or self.stats.errors["open"]:
+            log.warning("line %s: %s open again", self.line_id, self.transport.name)
+        else:
+            log.info("line %s: %s open, %d consoles", self.line_id, self.transport.name, len(self.links))
+        self.stats.reopens += 1
+        self._open = True
+        self._reopen_delay = REOPEN_MIN_S
+        self.stats.garbage_bytes += self.transport.discard()
+        return True
+
+    def _line_down(self, exc: LineDown) -> None:
+        log.error("line %s: %s; reopening", self.line_id, exc)
+        self.stats.errors["line_down"] += 1
+        self.transport.close()
+        self._open = False
+        # Every console on the line is unreachable now; the engine must know.  They come back
+        # through the ordinary probe once the port is open again.
+        for link in self.links:
+            if link.online:
+                self._went_offline(link, "line down")
+
+    # --- inbox ------------------------------------------------------------------------------------
+
+    def _drain_inbox(self) -> None:
+        inbox = self._inbox
+        while True:
+            try:
+                kind, item = inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "effect":
+                self._effect(item)
+            elif kind == "ack":
+                link, seq = item
+                if link.taken is not None and not seq_after(seq, link.taken):
+                    link.ack_due = seq
+                    self._want_write(link)
+            elif kind == "retake":  # the engine could not journal: read the events again
+                link = item
+                link.taken = None
+                link.last_reply = None
+
+    def _effect(self, effect: fx.Effect) -> None:
+        if type(effect) is fx.ModeChanged:
+            assert isinstance(effect, fx.ModeChanged)
+            word = mode_of(effect)
+            for link in self.links:
+                link.set_mode(word)
+            self._broadcast[HR_MODE] = [word]
+            return
+        if type(effect) is fx.SittingOpened:
+            # The new sitting knows no cards yet: report every card and sensor again.
+            for link in self.links:
+                link.last_reply = None
+                link.status = None
+                link.card_seq = None
+            return
+        if type(effect) is fx.ConsoleText:
+            assert isinstance(effect, fx.ConsoleText)
+            if effect.seat is None:
+                self._broadcast[HR_TEXT] = encode_text(effect.text)
+                return
+        seat = getattr(effect, "seat", None)
+        target = self.by_seat.get(seat) if isinstance(seat, int) else None
+        if target is not None and target.apply_effect(effect):
+            self._want_write(target)
+
+    def _want_write(self, link: ConsoleLink) -> None:
+        if link not in self._writes:
+            self._writes.append(link)
+
+    # --- transactions -------------------------------------------------------------------------------
+
+    def _transact(self, frame: bytes, expect: int) -> bytes:
+        wait = self._next_tx - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        transport = self.transport
+        transport.write(frame)
+        deadline = time.perf_counter() + (len(frame) + expect) * self.char_s + self.timeout_s
+        reply = transport.read_reply(lambda head: rtu.length_after_header(frame, head), deadline)
+        self._next_tx = time.perf_counter() + self.t35
+        return reply
+
+    def _fault(self, link: ConsoleLink | None, kind: str) -> None:
+        self.stats.errors[kind] += 1
+        if link is not None:
+            link.errors[kind] += 1
+        # Let the line fall silent, then drop whatever is left (a late reply, noise).
+        time.sleep(self.t35)
+        self.stats.garbage_bytes += self.transport.discard()
+
+    def exchange(self, link: ConsoleLink, frame: bytes, parse: Callable[[bytes, bytes], Any]) -> Any:
+        """One request with retries; the parsed reply, or None if every attempt failed."""
+        expect = rtu.expected_length(frame)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.t35 * attempt)  # back off a little more each time
+            reply = self._transact(frame, expect)
+            if not reply:
+                self._fault(link, "timeout")
+                continue
+            try:
+                return parse(frame, reply)
+            except rtu.FrameError as exc:
+                self._fault(link, exc.kind)
+        return None
+
+    def _send_broadcasts(self) -> None:
+        for register, values in sorted(self._broadcast.items()):
+            if len(values) == 1:
+                frame = rtu.write_register(BROADCAST_UNIT, register, values[0])
+            else:
+                frame = rtu.write_registers(BROADCAST_UNIT, register, values)
+            wait = self._next_tx - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            self.transport.write(frame)
+            self.stats.broadcasts += 1
+            # no reply to a broadcast; the consoles need their turnaround before the next frame
+            self._next_tx = time.perf_counter() + len(frame) * self.char_s + self.t35 + BROADCAST_TURNAROUND_S
+            if register == HR_MODE:
+                for link in self.links:
+                    if link.written is not None:
+                        link.written = (link.written[0], link.written[1], link.written[2], values[0])
+        self._broadcast.clear()
+
+    def _serve_writes(self, link: ConsoleLink) -> None:
+        if not link.online:
+            return  # rewritten in full when it comes back
+        outputs = link.outputs()
+        ack = link.ack_due
+        ok: Any = True
+        if ack is not None and link.written != outputs:
+            ok = self.exchange(link, rtu.write_registers(link.unit, HR_ACK, [ack, *outputs]), _check_write)
+        elif ack is not None:
+            ok = self.exchange(link, rtu.write_register(link.unit, HR_ACK, ack), _check_write)
+        elif link.written != outputs:
+            ok = self._write_outputs(link, outputs)
+        if ok is None:
+            self._want_write(link)  # try again on a later turn; the poll will tell if it is dead
+            return
+        self.stats.writes += 1
+        if ack is not None and link.ack_due == ack:
+            link.ack_due = None
+        link.written = outputs
+        if link.text is not None:
+            text = link.text
+            if self.exchange(link, rtu.write_registers(link.unit, HR_TEXT, encode_text(text)), _check_write) is None:
+                self._want_write(link)
+                return
+            if link.text == text:
+                link.text = None
+        if link.mic_unit is not None and link.mic_written != link.mic:
+            if self.exchange(link, rtu.write_register(link.mic_unit, HR_MIC, link.mic), _check_write) is None:
+                self._want_write(link)
+                return
+            link.mic_written = link.mic
+
+    def _write_outputs(self, link: ConsoleLink, outputs: tuple[int, int, int, int]) -> Any:
+        written = link.written
+        if written is not None:
+            changed = [i for i in range(4) if written[i] != outputs[i]]
+            if len(changed) == 1:
+                i = changed[0]
+                return self.exchange(link, rtu.write_register(link.unit, HR_LEDS + i, outputs[i]), _check_write)
+        return self.exchange(link, rtu.write_registers(link.unit, HR_LEDS, list(outputs)), _check_write)
+
+    # --- polling ----------------------------------------------------------------------------------
+
+    def poll(self, link: ConsoleLink) -> None:
+        self.stats.polls += 1
+        attempts = self.retries + 1 if link.online else 1  # probing a dead console: one try
+        reply = b""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.t35 * attempt)
+            reply = self._transact(link.poll, link.poll_len)
+            if reply == link.last_reply:
+                self.stats.unchanged += 1
+                return  # byte-identical to a reply already checked and decoded: nothing changed
+            if not reply:
+                self._fault(link, "timeout")
+                continue
+            try:
+                regs = rtu.parse_registers(link.poll, reply)
+            except rtu.FrameError as exc:
+                self._fault(link, exc.kind)
+                continue
+            if not link.online:
+                self._came_online(link)
+            if self._decode(link, regs):
+                link.last_reply = reply
+            return
+        if link.online:
+            self._went_offline(link, f"no valid reply after {attempts} attempts")
+        else:
+            link.probe_interval = min(max(link.probe_interval * 2, PROBE_MIN_S), PROBE_MAX_S)
+            link.next_probe = time.perf_counter() + link.probe_interval
+
+    def _went_offline(self, link: ConsoleLink, why: str) -> None:
+        log.warning("line %s: seat %d (unit %d) offline: %s", self.line_id, link.seat, link.unit, why)
+        link.online = False
+        link.forget()
+        link.probe_interval = PROBE_MIN_S
+        link.next_probe = time.perf_counter() + PROBE_MIN_S
+        self.stats.errors["offline"] += 1
+        self.submit(ev.SeatWentOffline(seat=link.seat))
+
+    def _came_online(self, link: ConsoleLink) -> None:
+        log.warning("line %s: seat %d (unit %d) back online", self.line_id, link.seat, link.unit)
+        link.online = True
+        link.forget()
+        self.submit(ev.SeatCameOnline(seat=link.seat))
+        self._want_write(link)
+
+    def _decode(self, link: ConsoleLink, regs: list[int]) -> bool:
+        """Act on a changed poll reply; False if a follow-up read failed (decode it again next time)."""
+        status, head, info, card_seq = regs
+        previous = link.status
+        if status & Status.RESTARTED and (previous is None or not previous & Status.RESTARTED):
+            if previous is not None:
+                log.warning("line %s: seat %d console restarted", self.line_id, link.seat)
+                self.stats.errors["restarted"] += 1
+                link.forget()
+                self.submit(ev.SeatCameOnline(seat=link.seat))  # resets the seat's event numbering
+            self._want_write(link)  # writing MODE clears RESTARTED
+            previous = None
+        if previous is None or (status ^ previous) & Status.PRESENCE:
+            self.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
+        if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
+            log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", self.line_id, link.seat)
+            link.errors["overflow"] += 1
+        link.status = status
+        if card_seq != link.card_seq:
+            card = self.exchange(link, rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT), _parse_regs)
+            if card is None:
+                return False
+            length = card[0]
+            if length:
+                self.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
+            elif link.card_seq is not None:
+                link.card_removed()
+                self.submit(ev.CardRemoved(seat=link.seat))
+            link.card_seq = card_seq
+        count = info >> 8
+        if count:
+            return self._events(link, head, count, info & 0xFF)
+        return True
+
+    def _events(self, link: ConsoleLink, head: int, count: int, first_code: int) -> bool:
+        count = min(count, FIFO_SIZE)
+        newest = (head + count - 1) & 0xFFFF
+        taken = link.taken
+        if taken is not None and not seq_after(newest, taken):
+            return True  # all pending events are with the engine already, awaiting their ACK
+        start = 0
+        if taken is not None and ((taken - head) & 0xFFFF) < count:
+            start = ((taken - head) & 0xFFFF) + 1
+        if count == 1:
+            codes = [first_code]
+        else:
+            fifo = self.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), _parse_regs)
+            if fifo is None:
+                return False
+            codes = [r & 0xFF for r in fifo]
+        last: Future[Any] | None = None
+        for i in range(start, count):
+            code = codes[i]
+            if code not in VALID_KEYS:
+                link.errors["bad_key"] += 1
+                log.warning("line %s: seat %d reported unknown key code %d", self.line_id, link.seat, code)
+                continue
+            last = self.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF))
+        link.taken = newest
+        if last is None:
+            self._inbox.put(("ack", (link, newest)))
+        else:
+            last.add_done_callback(self._acknowledger(link, newest))
+        return True
+
+    def _acknowledger(self, link: ConsoleLink, seq: int) -> Callable[[Future[Any]], None]:
+        inbox = self._inbox
+
+        def done(fut: Future[Any]) -> None:
+            if fut.exception() is None:
+                inbox.put(("ack", (link, seq)))
+            else:
+                inbox.put(("retake", link))
+
+        return done
+
+
+def _parse_regs(request: bytes, reply: bytes) -> list[int]:
+    return rtu.parse_registers(request, reply)
+
+
+def _check_write(request: bytes, reply: bytes) -> bool:
+    rtu.check_write(request, reply)
+    return True

@@ -1,0 +1,224 @@
+"""Byte transports for one RS-485 line: a local serial port or an RTU-over-TCP gateway.
+
+The line loop needs three things from a transport: send a frame, collect a
+reply of a known length before a deadline, and throw away stale bytes.  Both
+transports read the raw file descriptor or socket with ``select`` and take
+whatever has arrived in one call, so an ordinary reply costs one ``select``
+and one ``read`` system call: that, not Python, should set the poll's pace.
+
+A transport that fails (USB adapter unplugged, gateway gone) raises
+``LineDown``; the loop closes it and opens it again later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import serial
+
+log = logging.getLogger("terminals.transport")
+
+
+class LineDown(OSError):
+    """The port or gateway is unusable; the loop reopens it with back-off."""
+
+
+class Transport(Protocol):
+    name: str
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def write(self, frame: bytes) -> None: ...
+
+    def read_reply(self, target: Callable[[bytes], int], deadline: float) -> bytes:
+        """Bytes until ``len >= target(buf)`` or the deadline (``time.perf_counter``)."""
+        ...
+
+    def discard(self) -> int:
+        """Drop whatever is waiting to be read; return how many bytes (line noise, late replies)."""
+        ...
+
+
+def _collect(read: Callable[[], bytes | None], fileno: int, target: Callable[[bytes], int], deadline: float) -> bytes:
+    buf = b""
+    need = 5  # no Modbus reply is shorter
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return buf
+        ready, _, _ = select.select((fileno,), (), (), remaining)
+        if not ready:
+            return buf
+        chunk = read()
+        if chunk is None:  # woken with nothing to read
+            continue
+        if not chunk:
+            raise LineDown("end of stream: the device or gateway went away")
+        buf += chunk
+        if len(buf) >= 2:
+            need = target(buf)
+        if len(buf) >= need:
+            return buf
+
+
+class SerialTransport:
+    """A local serial port through pyserial (opened non-blocking; reads go to the fd directly)."""
+
+    def __init__(
+        self,
+        port: str,
+        baud: int,
+        parity: str = "E",
+        stopbits: int = 1,
+        low_latency: bool = True,
+    ) -> None:
+        self.name = port
+        self.port = port
+        self.baud = baud
+        self.parity = parity
+        self.stopbits = stopbits
+        self.low_latency = low_latency
+        self._serial: serial.Serial | None = None
+        self._fd = -1
+
+    def open(self) -> None:
+        try:
+            ser = serial.Serial(
+                self.port,
+                baudrate=self.baud,
+                parity={"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}[self.parity],
+                stopbits=serial.STOPBITS_TWO if self.stopbits == 2 else serial.STOPBITS_ONE,
+                bytesize=serial.EIGHTBITS,
+                timeout=0,
+                write_timeout=1.0,
+                exclusive=True,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise LineDown(f"cannot open {self.port}: {exc}") from exc
+        if self.low_latency:
+            # FTDI adapters buffer up to 16 ms before passing bytes on; low-latency mode makes it 1 ms.
+            # A pty or an adapter without the ioctl refuses: that is fine, it only costs latency.
+            try:
+                ser.set_low_latency_mode(True)
+            except (OSError, ValueError, AttributeError, serial.SerialException) as exc:
+                log.debug("%s: low-latency mode not available: %s", self.port, exc)
+        self._serial = ser
+        self._fd = ser.fileno()
+
+    def close(self) -> None:
+        if self._serial is not None:
+            with contextlib.suppress(OSError, serial.SerialException):
+                self._serial.close()
+        self._serial = None
+        self._fd = -1
+
+    def write(self, frame: bytes) -> None:
+        if self._fd < 0:
+            raise LineDown(f"{self.port} is not open")
+        try:
+            os.write(self._fd, frame)
+        except OSError as exc:
+            raise LineDown(f"{self.port}: write failed: {exc}") from exc
+
+    def read_reply(self, target: Callable[[bytes], int], deadline: float) -> bytes:
+        if self._fd < 0:
+            raise LineDown(f"{self.port} is not open")
+        try:
+            return _collect(self._read_some, self._fd, target, deadline)
+        except LineDown:
+            raise
+        except (OSError, ValueError) as exc:  # select on a closed descriptor
+            raise LineDown(f"{self.port}: {exc}") from exc
+
+    def _read_some(self) -> bytes | None:
+        try:
+            return os.read(self._fd, 512)  # b"": the adapter is gone (a pty whose other end closed)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise LineDown(f"{self.port}: read failed: {exc}") from exc
+
+    def discard(self) -> int:
+        if self._fd < 0:
+            return 0
+        dropped = 0
+        try:
+            while select.select((self._fd,), (), (), 0)[0]:
+                chunk = os.read(self._fd, 4096)
+                if not chunk:
+                    break
+                dropped += len(chunk)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise LineDown(f"{self.port}: read failed: {exc}") from exc
+        return dropped
+
+
+class TcpTransport:
+    """Modbus RTU frames over a TCP connection to an RS-485 gateway."""
+
+    def __init__(self, host: str, port: int, connect_timeout: float = 2.0) -> None:
+        self.name = f"{host}:{port}"
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self._sock: socket.socket | None = None
+
+    def open(self) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise LineDown(f"cannot connect to gateway {self.name}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._sock = sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+
+    def write(self, frame: bytes) -> None:
+        if self._sock is None:
+            raise LineDown(f"gateway {self.name} is not connected")
+        try:
+            self._sock.sendall(frame)
+        except OSError as exc:
+            raise LineDown(f"gateway {self.name}: send failed: {exc}") from exc
+
+    def _recv(self) -> bytes | None:
+        assert self._sock is not None
+        try:
+            return self._sock.recv(512)  # b"": the gateway closed the connection
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise LineDown(f"gateway {self.name}: receive failed: {exc}") from exc
+
+    def read_reply(self, target: Callable[[bytes], int], deadline: float) -> bytes:
+        if self._sock is None:
+            raise LineDown(f"gateway {self.name} is not connected")
+        return _collect(self._recv, self._sock.fileno(), target, deadline)
+
+    def discard(self) -> int:
+        if self._sock is None:
+            return 0
+        dropped = 0
+        while select.select((self._sock,), (), (), 0)[0]:
+            chunk = self._recv()
+            if chunk is None:
+                break
+            if not chunk:
+                raise LineDown(f"gateway {self.name} closed the connection")
+            dropped += len(chunk)
+        return dropped
