@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-APT_PKGS := postgresql
+APT_PKGS := postgresql mbpoll
 
 .PHONY: demo test lint types pytest venv sysdeps bench clean
 

@@ -35,8 +35,8 @@ from chamber.config import Config, load_config
 from chamber.core import events as ev
 from chamber.core.events import decode_input
 from chamber.core.values import Key
-from terminals.line import t35_seconds
 from terminals.registers import POLL_COUNT
+from terminals.rtu import t35_seconds
 
 POLL_BYTES = 8 + 5 + 2 * POLL_COUNT
 
@@ -225,7 +225,8 @@ def bench_bus(
 def _pending(sim: SimProcess) -> int:
     with urllib.request.urlopen(sim.http + "/state", timeout=10) as resp:
         state = json.loads(resp.read())
-    return sum(int(seat.get("pending_events", 0)) for seat in state.get("seats", []))
+    seats = state.get("seats", state)
+    return sum(len(seat.get("pending", ())) for seat in (seats.values() if isinstance(seats, dict) else seats))
 
 
 def _wait(predicate: Any, timeout: float) -> None:

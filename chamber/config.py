@@ -131,9 +131,10 @@ def _non_blank(value: str) -> str:
 
 def _card_uid(value: str) -> str:
     uid = value.replace(":", "").replace(" ", "").upper()
-    if not _HEX.fullmatch(uid) or len(uid) % 2 or not 8 <= len(uid) <= 40:
+    # 10 bytes is the longest ISO 14443 UID and what the console's CARD_UID registers hold
+    if not _HEX.fullmatch(uid) or len(uid) % 2 or not 8 <= len(uid) <= 20:
         raise ValueError(
-            f'card UID must be 4..20 bytes of hex (8..40 hex digits, e.g. "04A1B2C3"), got {_toml_repr(value)}'
+            f'card UID must be 4..10 bytes of hex (8..20 hex digits, e.g. "04A1B2C3"), got {_toml_repr(value)}'
         )
     return uid
 

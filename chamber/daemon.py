@@ -61,7 +61,10 @@ def make_transport(config: Config, line_id: str, override: str | None = None) ->
     if not target.startswith("/") and ":" in target:  # "host:port" from a simulator serving TCP
         host, _, port_text = target.rpartition(":")
         return TcpTransport(host, int(port_text))
-    return SerialTransport(target, line.baud, line.parity, line.stopbits, line.low_latency)
+    # A simulator's pty carries no parity, and Linux refuses to set even parity on it again after
+    # the first open; a real port uses the line's settings.
+    parity = "N" if override is not None else line.parity
+    return SerialTransport(target, line.baud, parity, line.stopbits, line.low_latency)
 
 
 def build_lines(

@@ -60,6 +60,7 @@ from terminals.registers import (
     encode_text,
     seq_after,
 )
+from terminals.rtu import t35_seconds
 from terminals.transport import LineDown, Transport
 
 log = logging.getLogger("terminals.line")
@@ -70,11 +71,6 @@ PROBE_MAX_S = 4.0
 REOPEN_MIN_S = 0.5
 REOPEN_MAX_S = 5.0
 VALID_KEYS = {int(k) for k in Key}
-
-
-def t35_seconds(baud: int) -> float:
-    """The 3.5-character silence that ends a frame (1.75 ms fixed above 19200 baud, per the spec)."""
-    return 3.5 * 11 / baud if baud <= 19200 else 0.00175
 
 
 @dataclass

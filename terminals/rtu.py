@@ -71,6 +71,13 @@ __all__ = [
 
 #: Length of an exception response: unit, function | 0x80, exception code, CRC (2).
 EXCEPTION_LENGTH = 5
+
+
+def t35_seconds(baud: int) -> float:
+    """The 3.5-character silence that ends a frame (11 bits a character; 1.75 ms fixed above 19200 baud)."""
+    return 3.5 * 11 / baud if baud <= 19200 else 0.00175
+
+
 #: The longest RTU frame the standard allows (256 bytes: unit + 253-byte PDU + CRC).
 MAX_FRAME = 256
 

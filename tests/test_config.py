@@ -257,8 +257,15 @@ def test_bad_card_uid(tmp_path: Path) -> None:
     data = minimal()
     data["deputies"][0]["cards"] = ["04A1B2C3", "XYZ12345"]
     error = only_error(tmp_path, data)
-    assert error.startswith("deputies[0].cards[1]: card UID must be 4..20 bytes of hex"), error
+    assert error.startswith("deputies[0].cards[1]: card UID must be 4..10 bytes of hex"), error
     assert '"XYZ12345"' in error
+
+
+def test_card_uid_longer_than_the_console_can_report(tmp_path: Path) -> None:
+    data = minimal()
+    data["deputies"][0]["cards"] = ["04A1B2C3D4E5F60708090A"]  # 11 bytes: CARD_UID holds 10
+    error = only_error(tmp_path, data)
+    assert error.startswith("deputies[0].cards[0]: card UID must be 4..10 bytes of hex"), error
 
 
 def test_card_uid_odd_length_or_too_short(tmp_path: Path) -> None:

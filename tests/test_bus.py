@@ -1,0 +1,241 @@
+"""The real controller (engine + line loops + serial transport) against hardware_sim over ptys.
+
+Every frame here crosses a pseudo-terminal as Modbus RTU bytes between the
+controller's LineLoop and pymodbus slaves; wire timing is off so the tests
+stay fast.  Waits are bounded polls of observable state, never sleeps that
+hope for the best.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from chamber.config import Config, load_config
+from chamber.core import events as ev
+from chamber.core.events import decode_input
+from chamber.core.threshold import Threshold
+from chamber.core.values import Base, Key, VoteKind
+from chamber.daemon import Controller, start_controller
+from hardware_sim.simulator import Simulator
+from terminals.registers import Led, Mode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return load_config(ROOT / "config.toml")
+
+
+@pytest.fixture
+def chamber(config: Config, tmp_path: Path) -> Iterator[tuple[Simulator, Controller]]:
+    sim = Simulator(config, wire_time=False, seed=3)
+    sim.start()
+    ctl = start_controller(config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True)
+    try:
+        yield sim, ctl
+    finally:
+        ctl.stop()
+        sim.stop()
+
+
+def seats_of(config: Config) -> dict[int, str]:
+    """seat -> card UID of the deputy assigned there"""
+    return {d.seat: d.cards[0] for d in config.deputies if d.seat is not None and d.cards}
+
+
+def carded_and_registered(sim: Simulator, ctl: Controller, config: Config) -> dict[int, str]:
+    cards = seats_of(config)
+    for seat, uid in cards.items():
+        sim.insert_card(seat, uid)
+    engine = ctl.engine
+    wait_for(lambda: sum(1 for s in engine.snapshot().seats if s.deputy is not None) == len(cards), what="cards")
+    assert engine.execute(ev.OpenRegistration()).accepted
+    wait_for(lambda: all(sim.console(s).state().mode == Mode.REGISTRATION for s in cards), what="registration mode")
+    for seat in cards:
+        assert sim.press(seat, Key.REGISTER)
+    wait_for(lambda: engine.snapshot().registered == len(cards), what="registrations")
+    assert engine.execute(ev.CloseRegistration()).accepted
+    return cards
+
+
+def journaled_presses(ctl: Controller) -> list[ev.KeyPressed]:
+    uid = ctl.engine.sitting_uid or ""
+    out = []
+    for rec in ctl.journal.records(uid):
+        if rec.type == "KeyPressed":
+            event = decode_input(rec.payload)
+            assert isinstance(event, ev.KeyPressed)
+            out.append(event)
+    return out
+
+
+def test_registration_and_roll_call_vote_through_real_frames(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    assert engine.snapshot().quorum
+    for seat in cards:  # the registration LED came back to every console
+        wait_for(lambda seat=seat: bool(sim.console(seat).state().leds & Led.REGISTERED), what="registered LED")
+    assert engine.execute(ev.OpenVote(title="Про бюджет", duration_s=0)).accepted
+    wait_for(lambda: all(sim.console(s).state().mode == Mode.VOTE_YES_NO for s in cards), what="vote mode broadcast")
+    seats = sorted(cards)
+    yes, no, abstain = seats[:25], seats[25:30], seats[30:33]
+    for group, key in ((yes, Key.YES), (no, Key.NO), (abstain, Key.ABSTAIN)):
+        for seat in group:
+            assert sim.press(seat, key)
+    wait_for(
+        lambda: (engine.snapshot().vote or None) is not None and engine.snapshot().vote.cast == 33, what="33 choices"
+    )  # type: ignore[union-attr]
+    for seat in yes:
+        wait_for(lambda seat=seat: bool(sim.console(seat).state().leds & Led.YES), what=f"За LED at {seat}")
+    assert not sim.console(no[0]).state().leds & Led.YES and sim.console(no[0]).state().leds & Led.NO
+    assert engine.execute(ev.CloseVote()).accepted
+    result = engine.sitting.results[1]
+    assert result.counts == (25, 5, 3)
+    assert result.adopted  # 25 > 43 / 2
+    assert result.did_not_vote == len(cards) - 33
+    wait_for(lambda: all(sim.console(s).state().mode == Mode.IDLE for s in cards), what="idle mode broadcast")
+    # every console event reached the journal once, and each was acknowledged
+    presses = journaled_presses(ctl)
+    assert len({(p.seat, p.seq) for p in presses}) == len(presses) == len(cards) + 33
+    wait_for(lambda: all(not sim.console(s).state().pending for s in cards), what="all events acknowledged")
+
+
+def test_rating_vote_speakers_and_microphones(chamber: tuple[Simulator, Controller], config: Config) -> None:
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    seats = sorted(cards)
+    assert engine.execute(
+        ev.OpenVote(
+            kind=VoteKind.RATING,
+            proposals=("Варіант А", "Варіант Б", "Варіант В"),
+            threshold=Threshold(num=1, den=2, base=Base.CAST),
+            duration_s=0,
+        )
+    ).accepted
+    wait_for(lambda: sim.console(seats[0]).state().mode == Mode.VOTE_RATING, what="rating mode")
+    assert sim.console(seats[0]).state().proposals == 3
+    for i, seat in enumerate(seats[:30]):
+        sim.press(seat, (Key.P1, Key.P2, Key.P2)[i % 3])
+    sim.press(seats[30], Key.P5)  # no fifth proposal: rejected by the engine, still acknowledged
+    wait_for(lambda: engine.snapshot().vote.cast == 30, what="30 rating choices")  # type: ignore[union-attr]
+    wait_for(lambda: sim.console(seats[1]).state().proposal_leds == 0b10, what="P2 lit")
+    assert engine.execute(ev.CloseVote()).accepted
+    result = engine.sitting.results[1]
+    assert result.counts == (10, 20, 0) and result.winner == 2
+    assert engine.execute(ev.AnnounceResult()).accepted
+    assert engine.execute(ev.ClearResult()).accepted
+
+    speaker = seats[4]
+    sim.press(speaker, Key.SPEAK)
+    wait_for(lambda: bool(sim.console(speaker).state().leds & Led.REQUEST), what="request ring")
+    assert engine.execute(ev.NextSpeaker()).accepted
+    wait_for(lambda: sim.console(speaker).state().mic, what="microphone on")
+    assert sim.console(speaker).state().leds & Led.MIC
+    assert engine.execute(ev.RevokeFloor(seat=speaker)).accepted
+    wait_for(lambda: not sim.console(speaker).state().mic, what="microphone off")
+
+
+def test_card_moved_to_another_seat_is_rejected_and_raises_an_alert(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    seats = sorted(cards)
+    alerts_before = engine.snapshot().alerts
+    sim.remove_card(seats[1])  # seat 2's owner is away; seat 1's card goes there
+    wait_for(lambda: engine.snapshot().seats[1].deputy is None, what="card out")
+    sim.move_card(seats[0], seats[1])
+    wait_for(lambda: engine.snapshot().alerts > alerts_before, what="alert")
+    snap = engine.snapshot()
+    assert snap.seats[1].deputy is None  # assigned seating: the card does not work there
+    assert snap.seats[0].deputy is None  # and it left its own seat
+    assert engine.execute(ev.OpenVote(duration_s=0)).accepted
+    sim.press(seats[1], Key.YES)  # a press without an accepted card
+    wait_for(lambda: engine.snapshot().seats[1].rejected >= 1, what="rejected press")
+    assert engine.snapshot().vote.cast == 0  # type: ignore[union-attr]
+
+
+def test_dead_console_during_a_vote_is_flagged_and_the_others_vote_on(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    seats = sorted(cards)
+    assert engine.execute(ev.OpenVote(duration_s=0)).accepted
+    dead = seats[2]
+    line = sim.line_of(dead)
+    unit = sim.console(dead).unit
+    sim.set_fault(line, unit, dead=True)
+    wait_for(lambda: not engine.snapshot().seats[dead - 1].online, what="seat offline")
+    for seat in seats:
+        if seat != dead:
+            sim.press(seat, Key.YES)
+    wait_for(lambda: engine.snapshot().vote.cast == len(seats) - 1, what="the others' votes")  # type: ignore[union-attr]
+    sim.clear_faults(line, unit)
+    wait_for(lambda: engine.snapshot().seats[dead - 1].online, timeout=20, what="seat back online")
+    wait_for(lambda: engine.snapshot().seats[dead - 1].deputy is not None, what="card reported again")
+    sim.press(dead, Key.NO)
+    wait_for(lambda: engine.snapshot().vote.cast == len(seats), what="the returning seat's vote")  # type: ignore[union-attr]
+    assert engine.execute(ev.CloseVote()).accepted
+    assert engine.sitting.results[1].counts == (len(seats) - 1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"crc_rate": 0.3},
+        {"drop_rate": 0.3},
+        {"noise_rate": 0.3},
+        {"slow_ms": 20.0},
+        {"garbage": 64},
+    ],
+    ids=["crc", "drop", "noise", "slow", "garbage"],
+)
+def test_bus_faults_lose_no_press(
+    chamber: tuple[Simulator, Controller], config: Config, faults: dict[str, object]
+) -> None:
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    assert engine.execute(ev.OpenVote(duration_s=0)).accepted
+    line = sorted(sim.lines)[0]
+    on_line = sorted(s for s in cards if sim.line_of(s) == line)
+    sim.set_fault(line, **faults)
+    keys = (Key.YES, Key.NO, Key.ABSTAIN, Key.YES)
+    made = 0
+    for round_ in range(3):  # changes of mind: several events per console, some between polls
+        for seat in on_line:
+            assert sim.press(seat, keys[(seat + round_) % 4])
+            made += 1
+    wait_for(lambda: all(not sim.console(s).state().pending for s in on_line), timeout=30, what="FIFOs drained")
+    sim.clear_faults(line)
+    presses = [p for p in journaled_presses(ctl) if p.key is not Key.REGISTER]
+    assert len({(p.seat, p.seq) for p in presses}) == made  # none lost
+    vote = engine.sitting.vote
+    assert vote is not None and vote.tally == vote.recount()
+    for seat in on_line:  # the last choice of each seat is the one counted
+        assert vote.choices[seat] == {Key.YES: 0, Key.NO: 1, Key.ABSTAIN: 2}[keys[(seat + 2) % 4]]
+    errors = ctl.lines[line].stats.errors
+    if "garbage" not in faults and "slow_ms" not in faults:
+        assert sum(errors.values()) > 0  # the faults were seen and counted
+    # a console that failed every retry was flagged offline meanwhile; with the faults gone all are back
+    wait_for(lambda: all(s.online for s in engine.snapshot().seats), timeout=20, what="every seat online")
