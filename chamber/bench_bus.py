@@ -41,7 +41,7 @@ from terminals.rtu import t35_seconds
 POLL_BYTES = 8 + 5 + 2 * POLL_COUNT
 
 
-def bench_config_text(seats: int, lines: int, baud: int, timeout_ms: int = 50, retries: int = 2) -> str:
+def bench_config_text(seats: int, lines: int, baud: int, timeout_ms: int = 10, retries: int = 2) -> str:
     """A config.toml for a chamber of ``seats`` seats spread evenly over ``lines`` lines."""
     out = [
         "[council]",
@@ -87,10 +87,12 @@ def wire_limit_ms(seats_on_line: int, baud: int) -> float:
 
 
 class SimProcess:
-    def __init__(self, config_path: Path, wire_time: bool = True) -> None:
+    def __init__(self, config_path: Path, wire_time: bool = True, line: str | None = None) -> None:
         args = [sys.executable, "-m", "hardware_sim", "--config", str(config_path), "--http-port", "0"]
         if wire_time:
             args += ["--wire-time", "--turnaround-ms", "0"]
+        if line is not None:
+            args += ["--line", line]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -116,6 +118,21 @@ class SimProcess:
             self.proc.kill()
 
 
+def wake_floor_us(baud: int, rounds: int = 300) -> float:
+    """CPU this machine charges a thread that only waits as a poll waits: for the reply, then the silence.
+
+    Measured in the same run as the bus figures, so that ``cpu_per_poll_us`` can be read against
+    what the machine charges for the two timed wake-ups of a poll when no work is done at all
+    (tens of microseconds on virtual machines, a few on bare metal).
+    """
+    reply_wait = POLL_BYTES * 11 / baud + t35_seconds(baud)
+    t0 = time.thread_time()
+    for _ in range(rounds):
+        time.sleep(reply_wait)
+        time.sleep(t35_seconds(baud))
+    return (time.thread_time() - t0) / rounds * 1e6
+
+
 def bench_bus(
     seats: int = 450,
     lines: int = 8,
@@ -128,11 +145,14 @@ def bench_bus(
     from chamber.daemon import start_controller
 
     rng = random.Random(seed)
+    floor_us = wake_floor_us(baud)
     with tempfile.TemporaryDirectory(prefix="chamber-bus-") as tmp:
         cfg_path = Path(tmp) / "bench.toml"
         cfg_path.write_text(bench_config_text(seats, lines, baud), encoding="utf-8")
         config: Config = load_config(cfg_path)
-        sim = SimProcess(cfg_path)
+        # One simulator process for all lines.  (One process per line was measured too: on two cores
+        # the extra processes cost more in scheduling than they save in lock contention.)
+        sim = _Sims({"all": SimProcess(cfg_path)}, {seat.id: "all" for seat in config.seats})
         controller = None
         try:
             for seat in range(1, seats + 1):
@@ -215,6 +235,7 @@ def bench_bus(
         "cycles": len(cycles),
         "polls": polls,
         "cpu_per_poll_us": round(cpu / polls * 1e6, 1) if polls else None,
+        "wake_floor_us": round(floor_us, 1),
         "presses": presses,
         "journaled_presses": len(taken),
         "lost_presses": presses - len(taken),
@@ -222,11 +243,30 @@ def bench_bus(
     }
 
 
-def _pending(sim: SimProcess) -> int:
-    with urllib.request.urlopen(sim.http + "/state", timeout=10) as resp:
-        state = json.loads(resp.read())
-    seats = state.get("seats", state)
-    return sum(len(seat.get("pending", ())) for seat in (seats.values() if isinstance(seats, dict) else seats))
+class _Sims:
+    """The per-line simulator processes behind one press API."""
+
+    def __init__(self, sims: dict[str, SimProcess], seat_line: dict[int, str]) -> None:
+        self.sims = sims
+        self.seat_line = seat_line
+        self.lines = {line_id: path for sim in sims.values() for line_id, path in sim.lines.items()}
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        sim = self.sims[self.seat_line[int(body["seat"])]] if "seat" in body else next(iter(self.sims.values()))
+        return sim.post(path, body)
+
+    def stop(self) -> None:
+        for sim in self.sims.values():
+            sim.stop()
+
+
+def _pending(sims: _Sims) -> int:
+    total = 0
+    for sim in sims.sims.values():
+        with urllib.request.urlopen(sim.http + "/state", timeout=10) as resp:
+            state = json.loads(resp.read())
+        total += sum(len(seat.get("pending", ())) for seat in state.values())
+    return total
 
 
 def _wait(predicate: Any, timeout: float) -> None:

@@ -109,9 +109,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from chamber.bench import bench_core, bench_engine, bench_journal
 
-    if args.what != "core":
-        print(f"unknown benchmark {args.what!r}; available: core", file=sys.stderr)
-        return 2
+    if args.what == "bus":
+        from chamber.bench_bus import bench_bus
+
+        bus = bench_bus(
+            seats=args.seats,
+            lines=args.lines,
+            baud=args.baud,
+            seconds=args.seconds,
+            fault_rate=args.fault_rate,
+        )
+        print(json.dumps(bus) if args.json else "\n".join(f"{k:28} {v}" for k, v in bus.items()))
+        return 0 if bus["lost_presses"] == 0 else 1
     result = bench_core(seats=args.seats, presses=args.presses, rounds=args.rounds)
     result.update(bench_journal(directory=args.dir))
     if not args.no_engine:
@@ -240,11 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("bench", help="benchmarks printing JSON")
-    p.add_argument("what", choices=["core"])
+    p.add_argument("what", choices=["core", "bus"], help="core: engine and journal; bus: controller vs simulated lines")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seats", type=int, default=450)
     p.add_argument("--presses", type=int, default=200_000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--lines", type=int, default=8, help="bus: RS-485 lines")
+    p.add_argument("--baud", type=int, default=115200, help="bus: baud rate of every line")
+    p.add_argument("--seconds", type=float, default=10.0, help="bus: length of the measured window")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="bus: CRC-error and dropped-reply rate per reply")
     p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
     p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
     p.set_defaults(func=cmd_bench)

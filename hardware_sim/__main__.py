@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-port", type=int, default=0, help="press API port on 127.0.0.1 (0: a free port)")
     parser.add_argument("--link-dir", default=None, help="make symlinks DIR/line-<id> to the ptys")
     parser.add_argument("--tcp", action="store_true", help="serve RTU over TCP on loopback instead of ptys")
+    parser.add_argument("--line", action="append", default=None, help="serve only this line (repeatable)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault injection (default 1)")
     return parser
 
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         link_dir=args.link_dir,
         tcp=args.tcp,
+        only_lines=args.line,
     )
     done = threading.Event()
 

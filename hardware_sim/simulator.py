@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Collection
 import threading
 import tty
 from pathlib import Path
@@ -118,6 +119,7 @@ class Simulator:
         link_dir: str | os.PathLike[str] | None = None,
         tcp: bool = False,
         seq_start: int = 0,
+        only_lines: Collection[str] | None = None,
     ) -> None:
         self.config = config
         self.wire_time = wire_time
@@ -126,11 +128,15 @@ class Simulator:
         self.link_dir = Path(link_dir) if link_dir is not None else None
         self.tcp = tcp
         self.lines: dict[str, str] = {}
-        self.seats: dict[int, SeatConfig] = {seat.id: seat for seat in config.seats}
+        # only_lines: serve some lines only (a benchmark runs one simulator process per line)
+        served = [line for line in config.lines if only_lines is None or line.id in only_lines]
+        self.seats: dict[int, SeatConfig] = {
+            seat.id: seat for seat in config.seats if any(seat.line == line.id for line in served)
+        }
         self._lines: dict[str, _Line] = {}
         self._consoles: dict[int, ConsoleModel] = {}
         self._mics: dict[int, MicUnitModel] = {}
-        for index, line_cfg in enumerate(config.lines):
+        for index, line_cfg in enumerate(served):
             line = _Line(line_cfg.id, line_cfg.baud, line_cfg.parity, line_cfg.stopbits)
             for seat in config.seats_on(line_cfg.id):
                 console = ConsoleModel(

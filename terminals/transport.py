@@ -52,9 +52,8 @@ def _collect(read: Callable[[], bytes | None], fileno: int, target: Callable[[by
     buf = b""
     need = 5  # no Modbus reply is shorter
     while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            return buf
+        # past the deadline, still take what has already arrived (one look, no waiting)
+        remaining = max(deadline - time.perf_counter(), 0.0)
         ready, _, _ = select.select((fileno,), (), (), remaining)
         if not ready:
             return buf
