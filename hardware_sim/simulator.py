@@ -31,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Collection
 import threading
 import tty
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
