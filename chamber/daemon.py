@@ -128,6 +128,9 @@ def start_controller(
 
 
 def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open_sitting: bool = False) -> int:
+    # the libraries' start-up chatter (migration plugins, server banners) is not news to the IT person
+    for noisy in ("alembic", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     ports: dict[str, str] | None = None
     stoppers: list[Callable[[], None]] = []
     if simulate:
@@ -138,19 +141,19 @@ def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open
         stoppers.append(sim.stop)
         ports = dict(sim.lines)
         for line_id, path in ports.items():
-            log.warning("simulated line %s on %s", line_id, path)
+            log.info("simulated line %s on %s", line_id, path)
     controller = start_controller(config, ports=ports, open_sitting=open_sitting)
     controller.stoppers.extend(stoppers)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        log.warning("signal %d: stopping", signum)
+        log.info("signal %d: stopping", signum)
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.warning("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
+    log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
     done.wait()
     controller.stop()
-    log.warning("stopped")
+    log.info("stopped")
     return 0

@@ -170,6 +170,15 @@ class LineLoop:
     def _record_cycle(self, seconds: float) -> None:
         st = self.stats
         st.cycles += 1
+        if st.cycles == 1:
+            answering = sum(1 for link in self.links if link.online)
+            log.info(
+                "line %s: %d of %d consoles answering, first cycle %.0f ms",
+                self.line_id,
+                answering,
+                len(self.links),
+                seconds * 1000,
+            )
         if len(st.cycle_s) < 100_000:
             st.cycle_s.append(seconds)
 

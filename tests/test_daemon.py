@@ -1,0 +1,98 @@
+"""The daemon as the IT person runs it, and a USB adapter that is unplugged and plugged back in."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chamber.config import load_config
+from chamber.core import events as ev
+from chamber.core.values import Key
+from chamber.daemon import start_controller
+from chamber.journal import Journal
+from hardware_sim.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def config_copy(tmp_path: Path) -> Path:
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace('url = "sqlite:///var/chamber.db"', 'url = "sqlite:///state/chamber.db"'))
+    return path
+
+
+def test_chamber_run_simulate_starts_journals_and_stops_on_sigterm(tmp_path: Path) -> None:
+    cfg = config_copy(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chamber.cli", "run", "--config", str(cfg), "--simulate", "--open-sitting"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    log: list[str] = []
+    deadline = time.monotonic() + 30
+    for line in proc.stderr:
+        log.append(line)
+        if "controller running" in line:
+            break
+        assert time.monotonic() < deadline, "".join(log)
+    assert any("simulated line A" in line for line in log), "".join(log)
+    time.sleep(1.0)  # let the lines poll
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=20)[1]
+    assert proc.returncode == 0, "".join(log) + rest
+    assert "stopped" in rest
+    journal = Journal(f"sqlite:///{tmp_path / 'state' / 'chamber.db'}")
+    try:
+        [uid] = journal.sittings()
+        types = [r.type for r in journal.records(uid)]
+        assert types[0] == "OpenSitting"
+        assert not journal.verify()
+    finally:
+        journal.close()
+
+
+def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.toml")
+    links = tmp_path / "sim"
+    sim = Simulator(config, link_dir=links)
+    sim.start()
+    ports = {line_id: str(links / f"line-{line_id}") for line_id in sim.lines}
+    ctl = start_controller(config, ports=ports, store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True)
+    engine = ctl.engine
+    cards = {d.seat: d.cards[0] for d in config.deputies if d.seat is not None}
+    try:
+        for seat, uid in cards.items():
+            sim.insert_card(seat, uid)
+        wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
+        sim.stop()  # every adapter unplugged: the ptys vanish under the controller
+        wait_for(lambda: not any(s.online for s in engine.snapshot().seats), what="all seats offline")
+        assert all(line.stats.errors["line_down"] >= 1 for line in ctl.lines.values())
+
+        sim = Simulator(config, link_dir=links)  # plugged back in: new devices behind the same names
+        sim.start()
+        for seat, uid in cards.items():
+            sim.insert_card(seat, uid)
+        wait_for(lambda: all(s.online for s in engine.snapshot().seats), what="all seats back online")
+        wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards again")
+        assert engine.execute(ev.OpenRegistration()).accepted
+        for seat in cards:
+            sim.press(seat, Key.REGISTER)
+        wait_for(lambda: engine.snapshot().registered == len(cards), what="every registration")
+    finally:
+        ctl.stop()
+        sim.stop()
