@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,60 @@ def wake_floor_us(baud: int, rounds: int = 300) -> float:
     return (time.thread_time() - t0) / rounds * 1e6
 
 
+class _MemoryTransport:
+    """Answers each unit's poll from memory: LineLoop.poll's own work, without any system call."""
+
+    name = "memory"
+
+    def __init__(self, replies: dict[int, bytes]) -> None:
+        self.replies = replies
+        self.unit = 0
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def write(self, frame: bytes) -> None:
+        self.unit = frame[0]
+
+    def read_reply(self, target: Any, deadline: float) -> bytes:
+        return self.replies[self.unit]
+
+    def discard(self) -> int:
+        return 0
+
+
+def poll_work_us(consoles: int = 57, polls: int = 100_000) -> dict[str, float]:
+    """CPU of the real ``LineLoop.poll`` per idle poll and per changed reply, with I/O taken out."""
+    from terminals import rtu
+    from terminals.line import LineLoop
+    from terminals.links import ConsoleLink
+
+    links = [ConsoleLink(unit, unit) for unit in range(1, consoles + 1)]
+    idle = {link.unit: rtu.with_crc(bytes([link.unit, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0])) for link in links}
+    touched = {link.unit: rtu.with_crc(bytes([link.unit, 4, 8, 0, 2, 0, 0, 0, 0, 0, 0])) for link in links}
+    transport = _MemoryTransport(dict(idle))
+    done: Future[Any] = Future()
+    done.set_result(None)
+    loop = LineLoop("bench", transport, links, lambda event: done, baud=115200)
+    loop.t35 = 0.0  # no silences: only the work is timed
+    for link in links:
+        link.last_reply, link.status, link.card_seq = idle[link.unit], 0, 0
+    t0 = time.thread_time()
+    for i in range(polls):
+        loop.poll(links[i % consoles])
+    unchanged = (time.thread_time() - t0) / polls * 1e6
+    t0 = time.thread_time()
+    for i in range(polls):  # the presence sensor toggles at every poll: decoded, an event submitted
+        link = links[i % consoles]
+        transport.replies[link.unit] = (idle, touched)[(i // consoles) % 2][link.unit]
+        loop.poll(link)
+    changed = (time.thread_time() - t0) / polls * 1e6
+    return {"python_us_per_idle_poll": round(unchanged, 2), "python_us_per_changed_poll": round(changed, 2)}
+
+
 def bench_bus(
     seats: int = 450,
     lines: int = 8,
@@ -146,6 +201,7 @@ def bench_bus(
 
     rng = random.Random(seed)
     floor_us = wake_floor_us(baud)
+    work = poll_work_us()
     with tempfile.TemporaryDirectory(prefix="chamber-bus-") as tmp:
         cfg_path = Path(tmp) / "bench.toml"
         cfg_path.write_text(bench_config_text(seats, lines, baud), encoding="utf-8")
@@ -236,6 +292,7 @@ def bench_bus(
         "polls": polls,
         "cpu_per_poll_us": round(cpu / polls * 1e6, 1) if polls else None,
         "wake_floor_us": round(floor_us, 1),
+        **work,
         "presses": presses,
         "journaled_presses": len(taken),
         "lost_presses": presses - len(taken),
