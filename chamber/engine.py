@@ -183,7 +183,7 @@ class Engine:
         if first is None:
             wait = (self.sitting.next_deadline() - self._clock()) / 1000
             try:
-                first = self._queue.get(timeout=min(max(wait, 0.0), 0.25 if self._dirty else 1.0))
+                first = self._queue.get(timeout=min(max(wait, 0.0), SNAPSHOT_EVERY_MS / 1000 if self._dirty else 1.0))
             except queue.Empty:
                 if self.sitting.next_deadline() <= self._clock():
                     return [(ev.Tick(), Future())]

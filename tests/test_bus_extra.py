@@ -1,0 +1,140 @@
+"""More of the bus through real frames: the chair console's keys, a separate microphone unit, a TCP gateway."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chamber.config import load_config, parse_config
+from chamber.core import events as ev
+from chamber.core.values import Key
+from chamber.daemon import start_controller
+from hardware_sim.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_chair_priority_key_mutes_every_deputy_and_next_key_gives_the_floor(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.toml")
+    chair = next(s.id for s in config.seats if s.chair)
+    with Simulator(config) as sim:
+        ctl = start_controller(
+            config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True
+        )
+        engine = ctl.engine
+        try:
+            for d in config.deputies:
+                assert d.seat is not None
+                sim.insert_card(d.seat, d.cards[0])
+            wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
+            for seat in (3, 4):
+                assert engine.execute(ev.GrantFloor(seat=seat)).accepted
+            wait_for(lambda: sim.console(3).state().mic and sim.console(4).state().mic, what="two microphones on")
+            sim.press(chair, Key.PRIORITY)
+            wait_for(lambda: not sim.console(3).state().mic and not sim.console(4).state().mic, what="muted")
+            wait_for(
+                lambda: [s.ended_by for s in engine.snapshot().speeches] == ["chair_priority", "chair_priority"],
+                what="both speeches logged as ended by the chair",
+            )
+            sim.press(7, Key.SPEAK)
+            wait_for(lambda: len(engine.snapshot().queue) == 1, what="a request in the queue")
+            sim.press(chair, Key.NEXT)
+            wait_for(lambda: sim.console(7).state().mic, what="the next speaker's microphone")
+        finally:
+            ctl.stop()
+
+
+SMALL = """
+[council]
+name = "Тестова рада"
+composition = 3
+head_votes = true
+head_in_composition = false
+
+[[lines]]
+id = "A"
+port = "/dev/ttyUSB0"
+baud = 115200
+
+[[seats]]
+id = 1
+line = "A"
+unit = 1
+mic_unit = 11
+
+[[seats]]
+id = 2
+line = "A"
+unit = 2
+
+[[seats]]
+id = 3
+line = "A"
+unit = 3
+
+[[deputies]]
+id = 1
+full_name = "Перша Депутатка"
+cards = ["0A000001"]
+seat = 1
+
+[[deputies]]
+id = 2
+full_name = "Другий Депутат"
+cards = ["0A000002"]
+seat = 2
+
+[[deputies]]
+id = 3
+full_name = "Третя Депутатка"
+cards = ["0A000003"]
+seat = 3
+"""
+
+
+def test_a_separate_microphone_unit_is_switched_by_its_own_unit_id(tmp_path: Path) -> None:
+    config = parse_config(SMALL, str(tmp_path / "small.toml"))
+    with Simulator(config) as sim:
+        ctl = start_controller(
+            config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True
+        )
+        try:
+            mic = sim.mic_unit(1)
+            assert mic is not None
+            assert ctl.engine.execute(ev.GrantFloor(seat=1)).accepted
+            wait_for(lambda: mic.state().mic, what="the microphone unit on")
+            assert not sim.console(1).state().mic  # the console's own MIC register is not the one
+            assert ctl.engine.execute(ev.RevokeFloor(seat=1)).accepted
+            wait_for(lambda: not mic.state().mic, what="the microphone unit off")
+        finally:
+            ctl.stop()
+
+
+def test_rtu_over_tcp_gateway(tmp_path: Path) -> None:
+    config = parse_config(SMALL, str(tmp_path / "small.toml"))
+    with Simulator(config, tcp=True) as sim:
+        address = sim.lines["A"]
+        assert address.startswith("127.0.0.1:")
+        ctl = start_controller(
+            config, ports={"A": address}, store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True
+        )
+        engine = ctl.engine
+        try:
+            for seat in (1, 2, 3):
+                sim.insert_card(seat, f"0A00000{seat}")
+            wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards over TCP")
+            assert engine.execute(ev.OpenRegistration()).accepted
+            for seat in (1, 2, 3):
+                sim.press(seat, Key.REGISTER)
+            wait_for(lambda: engine.snapshot().registered == 3, what="registrations over TCP")
+        finally:
+            ctl.stop()
