@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from chamber.config import ConfigError, load_config
+from hardware_sim import press_cli
 from hardware_sim.http_api import PressApi
 from hardware_sim.simulator import Simulator
 
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if argv and argv[0] in press_cli.COMMANDS:  # talk to a running simulator instead of starting one
+        return press_cli.main(argv)
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)

@@ -654,3 +654,19 @@ def test_main_prints_one_json_line_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_press_from_the_command_line(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    from hardware_sim.__main__ import main as sim_main
+
+    api = PressApi(sim)
+    api.start()
+    try:
+        assert sim_main(["press", "--url", api.url, "--seat", "1", "--key", "yes"]) == 0
+        assert sim.console(1).state().pending[-1][1] == Key.YES
+        assert sim_main(["press", "--url", api.url, "--seat", "999", "--key", "yes"]) == 1
+        assert "seat" in capsys.readouterr().err
+        assert sim_main(["fault", "--url", api.url, "--line", "A", "--unit", "1", "--set", "dead=true"]) == 0
+        assert sim_main(["state", "--url", api.url]) == 0
+    finally:
+        api.stop()
