@@ -237,6 +237,14 @@ class SeatConfig(_Model):
     y: float = Field(default=0.0, allow_inf_nan=False)
     presence_sensor: bool = False
     chair: bool = False
+    # "native": a console implementing docs/console-register-map.md sections 1-7;
+    # "generic": an off-the-shelf DI/DO module (section 8): keys, card switch and presence on discrete
+    # inputs, LEDs and the microphone relay on coils.  No card UID: needs assigned seating.
+    profile: Literal["native", "generic"] = "native"
+
+    @property
+    def generic(self) -> bool:
+        return self.profile == "generic"
 
     @property
     def microphone_unit(self) -> int:
@@ -642,6 +650,8 @@ def _cross_check(
                 )
             )
 
+    problems += _check_generic_seats(seats, seated, rules, deputies_complete)
+
     if council is not None and deputies_complete:
         members = sum(1 for _, deputy in deputies if deputy.role is Role.DEPUTY)
         heads = 1 if head is not None and council.head_in_composition else 0
@@ -678,6 +688,63 @@ def _cross_check(
                     "rules.quorum.base",
                     f'quorum is counted of the composition (art. 46): base must be "composition", '
                     f'got "{rules.quorum.base.value}"',
+                )
+            )
+    return problems
+
+
+def _check_generic_seats(
+    seats: list[tuple[int, SeatConfig]],
+    seated: dict[int, tuple[int, DeputyConfig]],
+    rules: RulesConfig | None,
+    deputies_complete: bool,
+) -> list[_Problem]:
+    """A generic module (section 8 of the register map) reports "a card is in", never a UID: the
+    deputy is taken to be the one assigned to the seat, so assigned seating, a deputy at the seat
+    with a card, and no separate microphone unit (the module's coil 6 is the microphone relay)."""
+    generic = [(i, seat) for i, seat in seats if seat.generic]
+    if not generic:
+        return []
+    problems: list[_Problem] = []
+    seating = rules.seating if rules is not None else _CORE_RULES.seating
+    if seating is not Seating.ASSIGNED:
+        listed = ", ".join(f"seats[{i}] (seat {seat.id})" for i, seat in generic[:5])
+        more = f" and {len(generic) - 5} more" if len(generic) > 5 else ""
+        problems.append(
+            (
+                "rules.seating",
+                f'must be "assigned" when a seat has profile = "generic" (a generic module reports no card '
+                f'UID, so the deputy is taken to be the one assigned to the seat), got "{seating.value}"; '
+                f"generic: {listed}{more}",
+            )
+        )
+    for i, seat in generic:
+        if seat.mic_unit is not None and seat.mic_unit != seat.unit:
+            problems.append(
+                (
+                    f"seats[{i}].mic_unit",
+                    f'a seat with profile = "generic" switches its microphone with the module\'s coil 6; '
+                    f"a separate microphone unit ({seat.mic_unit}) is not supported",
+                )
+            )
+        if seating is not Seating.ASSIGNED:
+            continue
+        sitter = seated.get(seat.id)
+        if sitter is None:
+            if deputies_complete:  # a broken deputy entry may be the one assigned here
+                problems.append(
+                    (
+                        f"seats[{i}].profile",
+                        f'profile = "generic" needs a deputy assigned to seat {seat.id} (a [[deputies]] entry '
+                        f"with seat = {seat.id}): the module reports no card UID",
+                    )
+                )
+        elif not sitter[1].cards:
+            problems.append(
+                (
+                    f"deputies[{sitter[0]}].cards",
+                    f'missing: seat {seat.id} is a generic module (seats[{i}].profile = "generic"), so '
+                    f"{_who(*sitter)} assigned there needs at least one card",
                 )
             )
     return problems

@@ -23,6 +23,7 @@ from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.engine import Engine
 from chamber.journal import Journal
+from terminals.generic import GenericLink
 from terminals.line import LineLoop
 from terminals.links import ConsoleLink
 from terminals.transport import SerialTransport, TcpTransport, Transport
@@ -71,9 +72,15 @@ def build_lines(
     config: Config, submit: Callable[[ev.Input], Any], ports: dict[str, str] | None = None
 ) -> dict[str, LineLoop]:
     lines = {}
+    # a generic module has a card switch, not a reader: its card is the assigned deputy's first card
+    # (the config guarantees one for every generic seat)
+    assigned_card = {d.seat: d.cards[0] for d in config.deputies if d.seat is not None and d.cards}
     for line in config.lines:
         links = [
-            ConsoleLink(seat.id, seat.unit, seat.mic_unit, seat.chair) for seat in config.seats if seat.line == line.id
+            GenericLink(seat.id, seat.unit, assigned_card[seat.id], seat.chair)
+            if seat.generic
+            else ConsoleLink(seat.id, seat.unit, seat.mic_unit, seat.chair)
+            for seat in config.seats_on(line.id)
         ]
         lines[line.id] = LineLoop(
             line.id,

@@ -8,9 +8,13 @@ replaces the hardware either way) :class:`Simulator` builds:
 * the console models of the line's seats (:class:`hardware_sim.console.ConsoleModel`, unit ids from
   the config; the chair seat is a chair console; a seat with ``mic_unit`` also gets a
   :class:`~hardware_sim.console.MicUnitModel` with that unit id);
+* for a seat with ``profile = "generic"`` instead a :class:`hardware_sim.generic.GenericModuleModel`
+  (an off-the-shelf DI/DO module: keys, card switch and presence on discrete inputs, LEDs and the
+  microphone relay on coils; :meth:`Simulator.press` holds its key input for ``hold_s`` and lets go);
 * one pymodbus 3.16 ``ModbusSerialServer`` (RTU framer) whose devices are ``SimDevice``s with one
   shared block of registers from address 0 and the model's ``action`` coroutine, so every read is
-  rendered from the model and every write applied to it;
+  rendered from the model and every write applied to it (a generic module's block is one register,
+  bit-addressed: see :mod:`hardware_sim.generic`);
 * two pty pairs and a :class:`hardware_sim.wire.Wire` thread between them: the controller opens
   ``lines[line_id]`` (the slave end of the first pair), the pymodbus server the slave end of the
   second.  The simulator keeps its own fd on both slave ends open so a controller may close and
@@ -33,7 +37,7 @@ import contextlib
 import os
 import threading
 import tty
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,6 +51,7 @@ from pymodbus.simulator.simutils import DataType
 from chamber.config import Config, SeatConfig
 from chamber.core.values import Key
 from hardware_sim.console import REGISTER_SPACE, ConsoleModel, MicUnitModel
+from hardware_sim.generic import HOLD_S, GenericModuleModel
 from hardware_sim.wire import Wire
 from terminals import registers as r
 
@@ -89,7 +94,7 @@ class _Line:
         self.baud = baud
         self.parity = parity
         self.stopbits = stopbits
-        self.consoles: dict[int, ConsoleModel] = {}  # by unit id, microphone units included
+        self.consoles: dict[int, ConsoleModel | GenericModuleModel] = {}  # by unit id, mic units included
         self.fds: list[int] = []
         self.controller_path = ""
         self.server_path = ""
@@ -120,6 +125,7 @@ class Simulator:
         tcp: bool = False,
         seq_start: int = 0,
         only_lines: Collection[str] | None = None,
+        hold_s: float = HOLD_S,
     ) -> None:
         self.config = config
         self.wire_time = wire_time
@@ -134,11 +140,16 @@ class Simulator:
             seat.id: seat for seat in config.seats if any(seat.line == line.id for line in served)
         }
         self._lines: dict[str, _Line] = {}
-        self._consoles: dict[int, ConsoleModel] = {}
+        self._consoles: dict[int, ConsoleModel | GenericModuleModel] = {}
         self._mics: dict[int, MicUnitModel] = {}
         for index, line_cfg in enumerate(served):
             line = _Line(line_cfg.id, line_cfg.baud, line_cfg.parity, line_cfg.stopbits)
             for seat in config.seats_on(line_cfg.id):
+                if seat.generic:
+                    module = GenericModuleModel(seat.unit, hold_s=hold_s)
+                    line.consoles[seat.unit] = module
+                    self._consoles[seat.id] = module
+                    continue
                 console = ConsoleModel(
                     seat.unit,
                     device_type=r.DeviceType.CHAIR if seat.chair else r.DeviceType.SEAT,
@@ -188,6 +199,13 @@ class Simulator:
         assert self._loop is not None
         devices = [
             SimDevice(
+                id=unit,
+                simdata=[SimData(address=0, count=1, values=0, datatype=DataType.REGISTERS)],
+                use_bit_addressing=True,  # bit address a = bit a % 16 of register a // 16
+                action=console.action,
+            )
+            if isinstance(console, GenericModuleModel)
+            else SimDevice(
                 id=unit,
                 simdata=[SimData(address=0, count=REGISTER_SPACE, values=0, datatype=DataType.REGISTERS)],
                 action=console.action,
@@ -257,6 +275,9 @@ class Simulator:
     def stop(self) -> None:
         """Stop everything: servers, wires and the loop thread joined, fds closed, symlinks removed."""
         loop = self._loop
+        for console in self._consoles.values():
+            if isinstance(console, GenericModuleModel):
+                console.release_all()  # no key-release timers outlive the simulator
         for line in self._lines.values():
             if line.wire is not None:
                 line.wire.stop()
@@ -307,8 +328,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ seats and people
 
-    def console(self, seat_id: int) -> ConsoleModel:
-        """The console model at a seat (KeyError with a clear message for an unknown seat)."""
+    def console(self, seat_id: int) -> ConsoleModel | GenericModuleModel:
+        """The console model at a seat, or its generic module (KeyError for an unknown seat)."""
         try:
             return self._consoles[seat_id]
         except KeyError:
@@ -323,11 +344,23 @@ class Simulator:
         self.console(seat_id)
         return self.seats[seat_id].line
 
+    def module(self, seat_id: int) -> GenericModuleModel:
+        """The generic module at a seat (KeyError for an unknown seat, ValueError for a native console)."""
+        console = self.console(seat_id)
+        if not isinstance(console, GenericModuleModel):
+            raise ValueError(f"seat {seat_id} is a native console, not a generic module")
+        return console
+
     def press(self, seat: int, key: Key | int | str) -> bool:
-        """Tap a key at a seat.  False when the console dropped the press (FIFO full or powered off)."""
+        """Tap a key at a seat.  False when the console dropped the press (FIFO full or powered off).
+
+        At a generic module the key's input is held for the module's ``hold_s`` and released by a
+        timer; False there also means the key was still down from the previous press.
+        """
         return self.console(seat).press(parse_key(key))
 
     def insert_card(self, seat: int, uid: str) -> None:
+        """Insert a card.  A generic module only closes its card switch; the UID is kept for views."""
         self.console(seat).insert_card(uid)
 
     def remove_card(self, seat: int) -> str | None:
@@ -364,6 +397,11 @@ class Simulator:
         """Faults of a line, or of one unit on it: dead, crc_rate, drop_rate, slow_ms, noise_rate, garbage."""
         self._wire(line).set_faults(unit, **faults)
 
+    def set_request_hook(self, line: str, hook: Callable[[int, bytes], None] | None) -> None:
+        """Run ``hook(unit, frame)`` on the line's wire thread as each request arrives, before it is
+        served (the bus is busy with that request meanwhile: tests use it to act between two polls)."""
+        self._wire(line).set_request_hook(hook)
+
     def clear_faults(self, line: str | None = None, unit: int | None = None) -> None:
         """Remove faults: of one unit, of one line, or (no arguments) everywhere."""
         for line_id in [line] if line is not None else list(self._lines):
@@ -383,10 +421,11 @@ class Simulator:
         for seat_id, console in sorted(self._consoles.items()):
             st = console.state()
             mic = self._mics.get(seat_id)
+            generic = isinstance(console, GenericModuleModel)
             out[seat_id] = {
                 "line": self.seats[seat_id].line,
                 "unit": st.unit,
-                "device_type": r.DeviceType(st.device_type).name.lower(),
+                "device_type": "generic" if generic else r.DeviceType(st.device_type).name.lower(),
                 "powered": st.powered,
                 "status": st.status,
                 "leds": st.leds,
@@ -403,4 +442,6 @@ class Simulator:
                 "err_overflow": st.err_overflow,
                 "err_crc": st.err_crc,
             }
+            if generic:  # no mode, text or event FIFO: say so instead of reporting zeros
+                out[seat_id].update(mode=None, mode_name=None, text=None, pending=None, inputs=st.status)
         return out

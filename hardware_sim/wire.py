@@ -51,8 +51,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
 
-from hardware_sim.console import ConsoleModel
+from pymodbus.constants import ExcCodes
+
 from terminals import registers as r
 
 FAULT_NAMES = ("dead", "crc_rate", "drop_rate", "slow_ms", "noise_rate")
@@ -63,6 +65,21 @@ SERVER_TIMEOUT_S = 0.5
 #: Random bytes in a noise burst, inclusive range.
 NOISE_BYTES = (3, 12)
 _SPIN_S = 0.0001
+
+
+class Device(Protocol):
+    """What the wire needs of a device on the line: a native console model or a generic module."""
+
+    unit: int
+
+    @property
+    def powered(self) -> bool: ...
+
+    def count_crc_error(self) -> None: ...
+
+    def count_frame_error(self) -> None: ...
+
+    def write_registers(self, address: int, values: list[int], *, broadcast: bool = False) -> ExcCodes | None: ...
 
 
 def char_time(baud: int) -> float:
@@ -160,7 +177,7 @@ class Wire(threading.Thread):
         controller_fd: int,
         server_fd: int,
         baud: int,
-        consoles: Mapping[int, ConsoleModel],
+        consoles: Mapping[int, Device],
         *,
         wire_time: bool = False,
         turnaround_s: float = 0.0003,
@@ -197,6 +214,10 @@ class Wire(threading.Thread):
         self._on_request = on_request
 
     # ------------------------------------------------------------------ control (any thread)
+
+    def set_request_hook(self, hook: Callable[[int, bytes], None] | None) -> None:
+        """Call ``hook(unit, frame)`` on the wire thread for every good request, before it is served."""
+        self._on_request = hook
 
     def set_faults(self, unit: int | None = None, **faults: object) -> None:
         """Set faults of the whole line (``unit=None``) or of one unit (overrides the line's values).

@@ -24,6 +24,12 @@ answers again it is reported online and everything is re-read and rewritten.
 Garbage on the line, CRC errors, wrong units, exception replies and timeouts
 are counted per line and per console; a transport failure (USB adapter
 unplugged, gateway down) closes the port and reopens it with back-off.
+
+Seats with ``profile = "generic"`` (off-the-shelf DI/DO modules) are
+``terminals.generic.GenericLink``s: the loop picks the poll function per
+console once, at start (``_polls``), so a native poll pays nothing for them,
+and hands their writes to ``terminals.generic.serve_writes``.  A line without
+only native consoles uses broadcasts; a mixed one writes each console on its own.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from typing import Any
 from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.core.values import Key
-from terminals import rtu
+from terminals import generic, rtu
 from terminals.links import ConsoleLink, mode_of
 from terminals.registers import (
     BROADCAST_TURNAROUND_S,
@@ -103,6 +109,13 @@ class LineLoop:
         self.transport = transport
         self.links = list(links)
         self.by_seat = {link.seat: link for link in self.links}
+        # the poll function of each console, by turn: native, or the generic profile's
+        self._polls: list[Callable[[Any], None]] = [
+            self._poll_generic if link.generic else self.poll for link in self.links
+        ]
+        # Broadcasts only on a line of native consoles: off-the-shelf modules on a mixed line would hear
+        # a unit-0 write to holding registers too, and many keep their own settings there.
+        self._broadcasts = all(not link.generic for link in self.links)
         self.submit = submit
         self.baud = baud
         self.timeout_s = timeout_s
@@ -152,6 +165,7 @@ class LineLoop:
                     if self._writes:
                         self._serve_writes(self._writes.pop(0))
                     link = self.links[self._turn]
+                    poll = self._polls[self._turn]
                     self._turn += 1
                     if self._turn == len(self.links):
                         self._turn = 0
@@ -159,7 +173,7 @@ class LineLoop:
                         self._record_cycle(now - cycle_start)
                         cycle_start = now
                     if link.online or time.perf_counter() >= link.next_probe:
-                        self.poll(link)
+                        poll(link)
                 except LineDown as exc:
                     self._line_down(exc)
                 self.stats.cpu_s = time.thread_time() - cpu0
@@ -239,8 +253,10 @@ class LineLoop:
             assert isinstance(effect, fx.ModeChanged)
             word = mode_of(effect)
             for link in self.links:
-                link.set_mode(word)
-            self._broadcast[HR_MODE] = [word]
+                if link.set_mode(word) or not self._broadcasts:  # then each console gets a write of its own
+                    self._want_write(link)
+            if self._broadcasts:
+                self._broadcast[HR_MODE] = [word]
             return
         if type(effect) is fx.SittingOpened:
             # The new sitting knows no cards yet: report every card and sensor again.
@@ -252,7 +268,12 @@ class LineLoop:
         if type(effect) is fx.ConsoleText:
             assert isinstance(effect, fx.ConsoleText)
             if effect.seat is None:
-                self._broadcast[HR_TEXT] = encode_text(effect.text)
+                if self._broadcasts:
+                    self._broadcast[HR_TEXT] = encode_text(effect.text)
+                else:
+                    for link in self.links:
+                        if not link.generic and link.apply_effect(effect):
+                            self._want_write(link)
                 return
         seat = getattr(effect, "seat", None)
         target = self.by_seat.get(seat) if isinstance(seat, int) else None
@@ -315,11 +336,14 @@ class LineLoop:
             self._next_tx = time.perf_counter() + len(frame) * self.char_s + self.t35 + BROADCAST_TURNAROUND_S
             if register == HR_MODE:
                 for link in self.links:
-                    if link.written is not None:
-                        link.written = (link.written[0], link.written[1], link.written[2], values[0])
+                    link.mode_broadcast(values[0])
         self._broadcast.clear()
 
     def _serve_writes(self, link: ConsoleLink) -> None:
+        if link.generic:
+            assert isinstance(link, generic.GenericLink)
+            generic.serve_writes(self, link)
+            return
         if not link.online:
             return  # rewritten in full when it comes back
         outputs = link.outputs()
@@ -386,6 +410,13 @@ class LineLoop:
             if self._decode(link, regs):
                 link.last_reply = reply
             return
+        self._no_answer(link, attempts)
+
+    def _poll_generic(self, link: generic.GenericLink) -> None:
+        generic.poll(self, link)
+
+    def _no_answer(self, link: ConsoleLink, attempts: int) -> None:
+        """Every attempt of a poll failed: report the console offline, or probe it later."""
         if link.online:
             self._went_offline(link, f"no valid reply after {attempts} attempts")
         else:

@@ -5,12 +5,14 @@ A ``ConsoleLink`` holds the precomputed idle-poll frame, the last reply
 acknowledged, the card sequence, health counters, and the outputs twice: as
 wanted (from the engine's effects) and as last written.  ``apply_effect``
 turns one core effect into wanted output bits; the line loop writes the
-difference.  Nothing here does I/O.
+difference.  Nothing here does I/O.  A seat built from an off-the-shelf DI/DO
+module is a subclass, ``terminals.generic.GenericLink`` (``generic`` is True).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
 from chamber.core import effects as fx
 from terminals import rtu
@@ -32,6 +34,9 @@ CHOICE_LED = (Led.YES, Led.NO, Led.ABSTAIN)
 
 
 class ConsoleLink:
+    #: False: a native console (register map sections 1-7).  ``terminals.generic.GenericLink`` says True.
+    generic: ClassVar[bool] = False
+
     __slots__ = (
         "ack_due",
         "card_seq",
@@ -106,16 +111,21 @@ class ConsoleLink:
         self.written = None
         self.mic_written = None
 
-    def set_mode(self, mode: int) -> None:
-        # the console clears its choice LEDs when MODE is written (datasheet section 4); mirror that
+    def set_mode(self, mode: int) -> bool:
+        """The chamber mode changed; True if this console needs a write of its own (never, here:
+        a broadcast of MODE reaches it, or on a mixed line the loop writes it anyway)."""
         if mode != self.mode:
-            self.leds &= ~int(Led.CHOICES)
+            self.leds &= ~int(Led.CHOICES)  # a new vote starts dark
             if (mode & 0xFF) == Mode.REGISTRATION:
                 self.leds &= ~int(Led.REGISTERED)  # a new registration round starts unlit
             self.proposals = 0
-            if self.written is not None:
-                self.written = (self.written[0] & ~int(Led.CHOICES), 0, self.written[2], mode)
         self.mode = mode
+        return False
+
+    def mode_broadcast(self, mode: int) -> None:
+        """MODE reached the console by broadcast: it cleared its choice LEDs itself (datasheet section 4)."""
+        if self.written is not None:
+            self.written = (self.written[0] & ~int(Led.CHOICES), 0, self.written[2], mode)
 
     def apply_effect(self, effect: fx.Effect) -> bool:
         """Update the wanted outputs; True if something changed."""

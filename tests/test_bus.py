@@ -163,7 +163,9 @@ def test_card_moved_to_another_seat_is_rejected_and_raises_an_alert(
     sim.remove_card(seats[1])  # seat 2's owner is away; seat 1's card goes there
     wait_for(lambda: engine.snapshot().seats[1].deputy is None, what="card out")
     sim.move_card(seats[0], seats[1])
+    # the alert is "card_elsewhere" or "wrong_seat", depending on which console the loop polls first
     wait_for(lambda: engine.snapshot().alerts > alerts_before, what="alert")
+    wait_for(lambda: engine.snapshot().seats[0].deputy is None, what="the card gone from its own seat")
     snap = engine.snapshot()
     assert snap.seats[1].deputy is None  # assigned seating: the card does not work there
     assert snap.seats[0].deputy is None  # and it left its own seat

@@ -561,3 +561,51 @@ def test_config_model_validate_runs_cross_checks() -> None:
     data["deputies"][1]["seat"] = 1
     with pytest.raises(ValueError, match=r"deputies\[1\].seat: seat 1 is assigned to two deputies"):
         Config.model_validate(data)
+
+
+# --------------------------------------------------------------------------- generic DI/DO module seats
+
+
+def test_seat_profile_defaults_to_native_and_accepts_generic(tmp_path: Path) -> None:
+    data = minimal()
+    data["seats"][0]["profile"] = "generic"
+    config = load(tmp_path, data)
+    assert [seat.profile for seat in config.seats] == ["generic", "native", "native"]
+    assert config.seats[0].generic and not config.seats[1].generic
+    data["seats"][0]["profile"] = "modbus"
+    assert only_error(tmp_path, data) == "seats[0].profile: must be one of 'native' or 'generic', got \"modbus\""
+
+
+def test_generic_seat_needs_assigned_seating(tmp_path: Path) -> None:
+    data = minimal()
+    data["seats"][0]["profile"] = "generic"
+    data["rules"] = {"seating": "free"}
+    error = only_error(tmp_path, data)
+    assert error.startswith('rules.seating: must be "assigned" when a seat has profile = "generic"')
+    assert error.endswith('got "free"; generic: seats[0] (seat 1)')
+
+
+def test_generic_seat_needs_an_assigned_deputy_with_a_card(tmp_path: Path) -> None:
+    data = minimal()
+    data["seats"].append({"id": 4, "line": "A", "unit": 4, "profile": "generic"})
+    assert only_error(tmp_path, data) == (
+        'seats[3].profile: profile = "generic" needs a deputy assigned to seat 4 '
+        "(a [[deputies]] entry with seat = 4): the module reports no card UID"
+    )
+    data = minimal()
+    data["seats"][1]["profile"] = "generic"
+    data["deputies"][1]["cards"] = []
+    assert only_error(tmp_path, data) == (
+        'deputies[1].cards: missing: seat 2 is a generic module (seats[1].profile = "generic"), so '
+        "deputies[1] (id 2, Бондаренко Андрій Миколайович) assigned there needs at least one card"
+    )
+
+
+def test_generic_seat_has_no_separate_microphone_unit(tmp_path: Path) -> None:
+    data = minimal()
+    data["seats"][0].update(profile="generic", mic_unit=1)  # the module itself: fine
+    assert load(tmp_path, data).seats[0].microphone_unit == 1
+    data["seats"][0]["mic_unit"] = 101
+    assert only_error(tmp_path, data).startswith(
+        'seats[0].mic_unit: a seat with profile = "generic" switches its microphone with the module\'s coil 6'
+    )

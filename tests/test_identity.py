@@ -260,3 +260,18 @@ def test_registration_round() -> None:
 def test_register_deputy_only_during_registration() -> None:
     d = ready(5)
     assert d.reject(ev.RegisterDeputy(deputy=1, reason="x")).reason == "not_allowed"
+
+
+def test_a_card_seen_at_its_new_seat_before_it_left_the_old_one_is_taken_when_it_leaves() -> None:
+    """Consoles are polled in turn: a moved card may show up at the new seat first (free seating)."""
+    roster = make_roster(6, rules=rules(seating=Seating.FREE))
+    d = Driver()
+    d.ok(ev.OpenSitting(roster=roster))
+    card = roster.deputies[0].cards[0]
+    d.ok(ev.CardInserted(seat=1, uid=card))
+    effects = d.apply(ev.CardInserted(seat=5, uid=card))
+    assert isinstance(effects[0], Rejected) and effects[0].reason == "card_elsewhere"
+    effects = d.apply(ev.CardRemoved(seat=1))
+    assert CardAccepted(seat=5, deputy=roster.deputies[0].id) in effects
+    snap = d.sitting.snapshot()
+    assert snap.seats[0].deputy is None and snap.seats[4].deputy == roster.deputies[0].id

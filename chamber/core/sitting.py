@@ -114,6 +114,9 @@ class Sitting:
         self.composition = 0
         self.seats: dict[int, SeatState] = {}
         self.card_owner: dict[str, int] = {}  # card UID -> deputy
+        # Cards refused as "active elsewhere": the consoles are polled one after another, so a card
+        # moved between seats can be seen at the new seat before its removal from the old one.
+        self.waiting_cards: dict[int, str] = {}  # seat -> UID
         self.active_seat: dict[int, int] = {}  # deputy -> seat whose slot holds the deputy's card
         self.home_seat: dict[int, int] = {}  # deputy -> assigned seat
         self.voters: tuple[int, ...] = ()  # deputies who may vote, in roster order
@@ -321,6 +324,7 @@ class Sitting:
             )
         elsewhere = self.active_seat.get(deputy)
         if elsewhere is not None and elsewhere != seat.id:
+            self.waiting_cards[seat.id] = uid
             self.alerts += 1
             return (
                 self._reject(e, "card_elsewhere", f"deputy {deputy} is already active at seat {elsewhere}"),
@@ -355,10 +359,19 @@ class Sitting:
         seat = self.seats.get(e.seat)
         if seat is None:
             return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        if seat.deputy is not None:
-            self.active_seat.pop(seat.deputy, None)
+        self.waiting_cards.pop(seat.id, None)
+        deputy = seat.deputy
+        if deputy is not None:
+            self.active_seat.pop(deputy, None)
         seat.deputy = None
         seat.uid = None
+        if deputy is not None:
+            # The same card already waiting at another seat (it was moved there): take it now, with
+            # every check an insertion gets.
+            for other, uid in list(self.waiting_cards.items()):
+                if self.card_owner.get(uid) == deputy:
+                    del self.waiting_cards[other]
+                    return self._card_inserted(ev.CardInserted(seat=other, uid=uid), now)
         return _NONE
 
     def _presence_changed(self, e: ev.PresenceChanged, now: int) -> Effects:
@@ -375,9 +388,12 @@ class Sitting:
         seat.online = False
         # The card is released: the deputy may move to a working seat.  The console
         # reports its card again when it comes back.
-        self._card_removed(ev.CardRemoved(seat=seat.id), now)
+        moved = self._card_removed(ev.CardRemoved(seat=seat.id), now)  # a waiting card may be taken
         self.alerts += 1
-        effects: list[Effect] = [Alert(kind="seat_offline", detail=f"seat {seat.id} went offline", seat=seat.id)]
+        effects: list[Effect] = [
+            *moved,
+            Alert(kind="seat_offline", detail=f"seat {seat.id} went offline", seat=seat.id),
+        ]
         if seat.id in self.floor.speeches:
             effects.extend(self.floor.end(seat.id, now, "seat_offline"))
             self.refresh_deadline()
