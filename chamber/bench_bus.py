@@ -216,11 +216,11 @@ def bench_bus(
             controller = start_controller(config, ports=sim.lines, store_url=f"sqlite:///{Path(tmp) / 'j.db'}")
             engine = controller.engine
             engine.execute(ev.OpenSitting(roster=config.roster()))
-            _wait(lambda: sum(1 for s in engine.snapshot().seats if s.deputy is not None) == seats, 30)
+            _wait(lambda: sum(1 for s in engine.snapshot().seats if s.deputy is not None) == seats, 60, "every card in")
             engine.execute(ev.OpenRegistration())
             for seat in range(1, seats + 1):
                 sim.post("/press", {"seat": seat, "key": int(Key.REGISTER)})
-            _wait(lambda: engine.snapshot().registered == seats, 30)
+            _wait(lambda: engine.snapshot().registered == seats, 60, "every deputy registered")
             engine.execute(ev.CloseRegistration())
             engine.execute(ev.OpenVote(duration_s=0))
             if fault_rate:
@@ -240,7 +240,9 @@ def bench_bus(
             if fault_rate:
                 for line_id in sim.lines:
                     sim.post("/fault", {"line": line_id, "crc_rate": 0.0, "drop_rate": 0.0})
-            _wait(lambda: _pending(sim) == 0, 30)  # every console's FIFO drained and acknowledged
+            _wait(
+                lambda: _pending(sim) == 0, 60, "every console's events acknowledged"
+            )  # every console's FIFO drained and acknowledged
             time.sleep(0.5)
             uid = engine.sitting_uid or ""
         finally:
@@ -326,9 +328,9 @@ def _pending(sims: _Sims) -> int:
     return total
 
 
-def _wait(predicate: Any, timeout: float) -> None:
+def _wait(predicate: Any, timeout: float, what: str = "the expected state") -> None:
     t_end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > t_end:
-            raise TimeoutError("the chamber did not reach the expected state in time")
+            raise TimeoutError(f"the chamber did not reach {what} within {timeout:.0f} s")
         time.sleep(0.05)

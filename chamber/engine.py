@@ -42,14 +42,7 @@ from chamber.journal import Journal
 
 log = logging.getLogger("chamber.engine")
 
-SEAT_EVENTS = (
-    ev.KeyPressed,
-    ev.CardInserted,
-    ev.CardRemoved,
-    ev.PresenceChanged,
-    ev.SeatWentOffline,
-    ev.SeatCameOnline,
-)
+SEAT_EVENTS = ev.SEAT_EVENTS
 MAX_BATCH = 512
 SNAPSHOT_EVERY_MS = 50  # the display never needs fresher than this; building one costs ~1 ms at 450 seats
 

@@ -29,13 +29,13 @@ flag to tell the controller).
 
 Retries, dead-module detection and back-off, fault counters and the online/offline events are the
 line loop's own (``LineLoop._transact``, ``_fault``, ``_came_online``, ``_no_answer``), so a generic
-module is treated exactly like a native console there.  ``LineLoop`` calls :func:`poll` for a
-``GenericLink`` instead of its native poll and :func:`serve_writes` instead of its native writes.
+module is treated exactly like a native console there.  ``LineLoop`` polls a
+``GenericLink`` with function 02 instead of its native read, hands changed bits to
+:func:`decode`, and :func:`serve_writes` instead of its native writes.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from chamber.core import effects as fx
@@ -121,33 +121,6 @@ class GenericLink(ConsoleLink):
 
 def coil_bits(coils: int) -> list[bool]:
     return [bool(coils >> i & 1) for i in range(COIL_COUNT)]
-
-
-def poll(loop: LineLoop, link: GenericLink) -> None:
-    """Poll one module: the line loop's native poll with function 02 and edge decoding instead."""
-    loop.stats.polls += 1
-    attempts = loop.retries + 1 if link.online else 1  # probing a dead module: one try
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(loop.t35 * attempt)
-        reply = loop._transact(link.poll, link.poll_len)
-        if reply == link.last_reply:
-            loop.stats.unchanged += 1
-            return
-        if not reply:
-            loop._fault(link, "timeout")
-            continue
-        try:
-            bits = rtu.parse_bits(link.poll, reply)
-        except rtu.FrameError as exc:
-            loop._fault(link, exc.kind)
-            continue
-        if not link.online:
-            loop._came_online(link)
-        decode(loop, link, sum(1 << i for i, on in enumerate(bits) if on))
-        link.last_reply = reply
-        return
-    loop._no_answer(link, attempts)
 
 
 def decode(loop: LineLoop, link: GenericLink, inputs: int) -> None:

@@ -387,9 +387,20 @@ class LineLoop:
     # --- polling ----------------------------------------------------------------------------------
 
     def poll(self, link: ConsoleLink) -> None:
+        self._poll(link, rtu.parse_registers, self._decode)
+
+    def _poll_generic(self, link: generic.GenericLink) -> None:
+        self._poll(link, rtu.parse_bits, self._decode_generic)
+
+    def _decode_generic(self, link: ConsoleLink, bits: list[bool]) -> bool:
+        assert isinstance(link, generic.GenericLink)
+        generic.decode(self, link, sum(1 << i for i, on in enumerate(bits) if on))
+        return True
+
+    def _poll(self, link: Any, parse: Callable[[bytes, bytes], Any], act: Callable[[Any, Any], bool]) -> None:
+        """Poll one console: ``parse`` checks the reply, ``act`` turns a changed one into events."""
         self.stats.polls += 1
         attempts = self.retries + 1 if link.online else 1  # probing a dead console: one try
-        reply = b""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.t35 * attempt)
@@ -401,19 +412,16 @@ class LineLoop:
                 self._fault(link, "timeout")
                 continue
             try:
-                regs = rtu.parse_registers(link.poll, reply)
+                values = parse(link.poll, reply)
             except rtu.FrameError as exc:
                 self._fault(link, exc.kind)
                 continue
             if not link.online:
                 self._came_online(link)
-            if self._decode(link, regs):
+            if act(link, values):
                 link.last_reply = reply
             return
         self._no_answer(link, attempts)
-
-    def _poll_generic(self, link: generic.GenericLink) -> None:
-        generic.poll(self, link)
 
     def _no_answer(self, link: ConsoleLink, attempts: int) -> None:
         """Every attempt of a poll failed: report the console offline, or probe it later."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from waiting import wait_for
 
 from chamber.config import load_config, parse_config
 from chamber.core import events as ev
@@ -13,14 +13,6 @@ from chamber.daemon import start_controller
 from hardware_sim.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_chair_priority_key_mutes_every_deputy_and_next_key_gives_the_floor(tmp_path: Path) -> None:

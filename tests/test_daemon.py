@@ -6,8 +6,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from waiting import wait_for
 
 from chamber.config import load_config
 from chamber.core import events as ev
@@ -17,14 +18,6 @@ from chamber.journal import Journal
 from hardware_sim.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def config_copy(tmp_path: Path) -> Path:
@@ -80,14 +73,14 @@ def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> No
             sim.insert_card(seat, uid)
         wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
         sim.stop()  # every adapter unplugged: the ptys vanish under the controller
-        wait_for(lambda: not any(s.online for s in engine.snapshot().seats), what="all seats offline")
+        wait_for(lambda: not any(s.online for s in engine.snapshot().seats), timeout=25, what="all seats offline")
         assert all(line.stats.errors["line_down"] >= 1 for line in ctl.lines.values())
 
         sim = Simulator(config, link_dir=links)  # plugged back in: new devices behind the same names
         sim.start()
         for seat, uid in cards.items():
             sim.insert_card(seat, uid)
-        wait_for(lambda: all(s.online for s in engine.snapshot().seats), what="all seats back online")
+        wait_for(lambda: all(s.online for s in engine.snapshot().seats), timeout=25, what="all seats back online")
         wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards again")
         assert engine.execute(ev.OpenRegistration()).accepted
         for seat in cards:

@@ -9,13 +9,13 @@ observable state.  The decoder is also tested on its own with a stub loop.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 from chamber.config import Config, load_config
 from chamber.core import events as ev
@@ -131,14 +131,6 @@ seat = 7
 GENERIC = (1, 2, 3, 6, 7)
 NATIVE = (4, 5)
 ALL = GENERIC + NATIVE
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

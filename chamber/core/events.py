@@ -68,6 +68,10 @@ class SecretBallotCast(_Input, frozen=True, tag=True):
     seq: int | None = None  # the console's event number: says nothing about the choice
 
 
+#: What the seat consoles report (the line loops' inputs; the engine journals a run of them together).
+SEAT_EVENTS = (KeyPressed, CardInserted, CardRemoved, PresenceChanged, SeatWentOffline, SeatCameOnline)
+
+
 class Tick(_Input, frozen=True, tag=True):
     """Time has passed: lets deadlines (vote end, speech limits) fire with no other input."""
 

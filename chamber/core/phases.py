@@ -27,12 +27,7 @@ class Phase(enum.StrEnum):
 
 
 _SEAT_EVENTS = (
-    ev.KeyPressed,
-    ev.CardInserted,
-    ev.CardRemoved,
-    ev.PresenceChanged,
-    ev.SeatWentOffline,
-    ev.SeatCameOnline,
+    *ev.SEAT_EVENTS,
     ev.SecretBallotCast,  # the journal's form of a secret choice: handled exactly like the key press
     ev.Tick,
 )
