@@ -25,7 +25,7 @@ sysdeps:
 	fi
 
 demo: venv
-	$(BIN)/chamber demo --config config.toml
+	$(BIN)/chamber demo --bus --config config.toml
 
 lint: venv
 	$(BIN)/ruff check .

@@ -135,6 +135,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.bus:
+        from chamber.demo_bus import run_bus_demo
+
+        return run_bus_demo(args.config, args.db)
     from chamber.demo import run_demo
 
     return run_demo(args.config, args.db, fast=args.fast)
@@ -305,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--db", default=None, help="database URL (default: a fresh var/demo-*.db)")
     p.add_argument("--fast", action="store_true", help="no pauses between steps")
+    p.add_argument("--bus", action="store_true", help="through simulated consoles on virtual RS-485 lines")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -24,6 +24,7 @@ import msgspec
 from chamber.config import ConfigError, load_config
 from chamber.core import events as ev
 from chamber.core.events import decode_input
+from chamber.core.roster import Roster
 from chamber.core.sitting import Sitting
 from chamber.core.values import Key, Role, SpeechKind, VoteSubject
 from chamber.engine import Engine, Outcome
@@ -130,6 +131,16 @@ def run_demo(config_path: str, db_url: str | None, fast: bool = False) -> int:
     do(ev.CloseSitting(), 5)
     engine.stop()
 
+    ok = report(journal, roster, live, db_url)
+    journal.close()
+    return 0 if ok else 1
+
+
+def report(journal: Journal, roster: Roster, live: bytes, db_url: str) -> bool:
+    """Print the sitting as its journal tells it; True if the chain is intact and replay equals ``live``.
+
+    ``live`` is the engine's snapshot taken just before the sitting was closed.
+    """
     print()
     uid = journal.sittings()[-1]
     problems = journal.verify(uid)
@@ -149,5 +160,4 @@ def run_demo(config_path: str, db_url: str | None, fast: bool = False) -> int:
     verdict = "так / yes" if same else "НІ / NO"
     print(f"Відтворений стан = живий стан / replayed state equals live state: {verdict}")
     print(f"Перевірити самому / check it yourself: chamber journal verify --db {db_url}")
-    journal.close()
-    return 0 if not problems and same else 1
+    return not problems and same

@@ -96,3 +96,14 @@ def test_console_script_is_installed() -> None:
     exe = shutil.which("chamber") or str(Path(__import__("sys").executable).parent / "chamber")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "check-config" in proc.stdout
+
+
+def test_bus_demo_runs_the_sitting_through_simulated_consoles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bus.db'}"
+    assert main(["demo", "--bus", "--config", str(ROOT / "config.toml"), "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "ПРИЙНЯТО" in out and "time_limit" in out
+    assert "пульт / console" in out  # LEDs read back from a simulated console's registers
+    assert "replayed state equals live state: так / yes" in out
