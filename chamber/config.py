@@ -23,6 +23,11 @@ its working directory.  ``Config.roster()`` converts the validated file into the
 structs (:class:`chamber.core.roster.Roster`) a sitting is opened with; ``Config.source`` is the file
 it was loaded from.  The same cross-checks also run when a :class:`Config` is built directly with
 ``Config.model_validate``.
+
+Layout: the section models live in :mod:`chamber.config_sections` and the cross-checks in
+:mod:`chamber.config_checks`; this module is the public entry (:func:`load_config`,
+:func:`parse_config`, :class:`ConfigError`, :class:`Config`, the error formatting) and re-exports the
+section models.
 """
 
 from __future__ import annotations
@@ -35,22 +40,28 @@ import tomllib
 import types
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
+from typing import Annotated, Any, Self, Union, get_args, get_origin
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, PrivateAttr, ValidationError, model_validator
+
+from chamber.config_checks import _cross_check, _Problem
+from chamber.config_sections import (
+    STANDARD_BAUD_RATES,
+    CouncilConfig,
+    DeputyConfig,
+    LineConfig,
+    RulesConfig,
+    SeatConfig,
+    SigningConfig,
+    SpeechLimitsConfig,
+    StoreConfig,
+    ThresholdConfig,
+    ThresholdsConfig,
+    WebConfig,
+    _Model,
+    _toml_repr,
 )
-
-from chamber.core.roster import Council, Deputy, Roster, Rules, Seat
-from chamber.core.threshold import Threshold
-from chamber.core.values import Base, Role, Seating, SpeechKind, VoteSubject
+from chamber.core.roster import Roster
 
 __all__ = [
     "STANDARD_BAUD_RATES",
@@ -71,18 +82,6 @@ __all__ = [
     "parse_config",
 ]
 
-#: Serial baud rates a line may use.
-STANDARD_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-
-_CORE_RULES = Rules()
-_EDRPOU = re.compile(r"\d{8}")
-_KATOTTG = re.compile(r"UA\d{17}")
-_LINE_ID = re.compile(r"[A-Za-z0-9_.-]+")
-_FRACTION = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
-_HEX = re.compile(r"[0-9A-F]*")
-_GATEWAY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_URL_SCHEME = re.compile(r"(sqlite|postgresql)(\+[A-Za-z0-9_]+)?://")
 _SQLITE_FILE = re.compile(r"(sqlite(?:\+[A-Za-z0-9_]+)?):///(.*)", re.DOTALL)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
@@ -104,357 +103,14 @@ class ConfigError(Exception):
         return "\n".join(self.errors)
 
 
-# --------------------------------------------------------------------------- field validators
-
-
-def _toml_repr(value: object) -> str:
-    """A value as it would be written in TOML, shortened."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, dict):
-        text = "{...}" if value else "{}"
-    elif isinstance(value, list):
-        text = "[...]" if value else "[]"
-    else:
-        text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _non_blank(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
-def _card_uid(value: str) -> str:
-    uid = value.replace(":", "").replace(" ", "").upper()
-    # 10 bytes is the longest ISO 14443 UID and what the console's CARD_UID registers hold
-    if not _HEX.fullmatch(uid) or len(uid) % 2 or not 8 <= len(uid) <= 20:
-        raise ValueError(
-            f'card UID must be 4..10 bytes of hex (8..20 hex digits, e.g. "04A1B2C3"), got {_toml_repr(value)}'
-        )
-    return uid
-
-
-def _baud(value: int) -> int:
-    if value not in STANDARD_BAUD_RATES:
-        rates = ", ".join(str(rate) for rate in STANDARD_BAUD_RATES)
-        raise ValueError(f"must be a standard baud rate ({rates}), got {value}")
-    return value
-
-
-def _stopbits(value: int) -> int:
-    if value not in (1, 2):
-        raise ValueError(f"must be 1 or 2, got {value}")
-    return value
-
-
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
-CardUid = Annotated[str, AfterValidator(_card_uid)]
-ModbusUnit = Annotated[int, Field(ge=1, le=247)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-# --------------------------------------------------------------------------- sections
-
-
-class CouncilConfig(_Model):
-    """``[council]``: the council and how its composition is counted."""
-
-    name: NonBlank
-    edrpou: str = ""  # ЄДРПОУ code of the council as a legal entity: 8 digits
-    katottg: str = ""  # КАТОТТГ code of the territory: "UA" + 17 digits
-    convocation: int = Field(default=8, ge=1)
-    composition: int = Field(ge=1)  # загальний склад ради
-    head_votes: bool = True
-    head_in_composition: bool = True
-
-    @field_validator("edrpou")
-    @classmethod
-    def _check_edrpou(cls, value: str) -> str:
-        if value and not _EDRPOU.fullmatch(value):
-            raise ValueError(f"ЄДРПОУ code must be 8 digits, got {_toml_repr(value)}")
-        return value
-
-    @field_validator("katottg")
-    @classmethod
-    def _check_katottg(cls, value: str) -> str:
-        if value and not _KATOTTG.fullmatch(value):
-            raise ValueError(
-                f'КАТОТТГ code must be "UA" followed by 17 digits (e.g. "UA18040470010034570"), got {_toml_repr(value)}'
-            )
-        return value
-
-    def to_core(self) -> Council:
-        return Council(
-            name=self.name,
-            edrpou=self.edrpou,
-            katottg=self.katottg,
-            convocation=self.convocation,
-            composition=self.composition,
-            head_votes=self.head_votes,
-            head_in_composition=self.head_in_composition,
-        )
-
-
-class DeputyConfig(_Model):
-    """One ``[[deputies]]`` entry."""
-
-    id: int = Field(ge=1)
-    full_name: NonBlank
-    faction: str = ""
-    cards: list[CardUid] = []  # normalized: upper-case hex without separators
-    seat: int | None = Field(default=None, ge=1)
-    open_data_id: str = ""
-    role: Role = Field(default=Role.DEPUTY, strict=False)
-
-    def to_core(self) -> Deputy:
-        return Deputy(
-            id=self.id,
-            full_name=self.full_name,
-            faction=self.faction,
-            cards=tuple(self.cards),
-            seat=self.seat,
-            open_data_id=self.open_data_id,
-            role=self.role,
-        )
-
-
-class SeatConfig(_Model):
-    """One ``[[seats]]`` entry: a seat console (and its microphone unit) on an RS-485 line."""
-
-    id: int = Field(ge=1)
-    line: NonBlank
-    unit: ModbusUnit  # Modbus unit id of the seat console
-    mic_unit: ModbusUnit | None = None  # separate microphone unit; None: the console itself
-    x: float = Field(default=0.0, allow_inf_nan=False)
-    y: float = Field(default=0.0, allow_inf_nan=False)
-    presence_sensor: bool = False
-    chair: bool = False
-    # "native": a console implementing docs/console-register-map.md sections 1-7;
-    # "generic": an off-the-shelf DI/DO module (section 8): keys, card switch and presence on discrete
-    # inputs, LEDs and the microphone relay on coils.  No card UID: needs assigned seating.
-    profile: Literal["native", "generic"] = "native"
-
-    @property
-    def generic(self) -> bool:
-        return self.profile == "generic"
-
-    @property
-    def microphone_unit(self) -> int:
-        """The unit id that switches this seat's microphone."""
-        return self.unit if self.mic_unit is None else self.mic_unit
-
-    def to_core(self) -> Seat:
-        return Seat(id=self.id, presence_sensor=self.presence_sensor, chair=self.chair)
-
-
-class LineConfig(_Model):
-    """One ``[[lines]]`` entry: an RS-485 bus, on a local serial port or an RTU-over-TCP gateway."""
-
-    id: str
-    port: str | None = None
-    gateway: str | None = None
-    baud: Annotated[int, AfterValidator(_baud)] = 19200
-    parity: Literal["N", "E", "O"] = "E"
-    stopbits: Annotated[int, AfterValidator(_stopbits)] = 1
-    timeout_ms: int = Field(default=50, ge=5, le=5000)
-    retries: int = Field(default=2, ge=0, le=10)
-    low_latency: bool = True
-
-    @field_validator("id")
-    @classmethod
-    def _check_id(cls, value: str) -> str:
-        if not _LINE_ID.fullmatch(value):
-            raise ValueError(f"line id must be letters, digits, '_', '-' or '.', got {_toml_repr(value)}")
-        return value
-
-    @field_validator("port")
-    @classmethod
-    def _check_port(cls, value: str | None) -> str | None:
-        if value is not None and not (value.startswith("/") or re.fullmatch(r"COM\d+", value)):
-            raise ValueError(
-                f"must be a serial device path such as /dev/ttyUSB0 or /dev/serial/by-id/..., got {_toml_repr(value)}"
-            )
-        return value
-
-    @field_validator("gateway")
-    @classmethod
-    def _check_gateway(cls, value: str | None) -> str | None:
-        if value is not None:
-            match = _GATEWAY.fullmatch(value)
-            if not match or not 1 <= int(match.group(2)) <= 65535:
-                raise ValueError(
-                    f'must be "host:port" of an RTU-over-TCP gateway, e.g. "192.168.10.20:4001", '
-                    f"got {_toml_repr(value)}"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _port_or_gateway(self) -> Self:
-        if (self.port is None) == (self.gateway is None):
-            which = "both are given" if self.port is not None else "neither is given"
-            raise ValueError(f'give exactly one of "port" (serial device) or "gateway" (host:port); {which}')
-        return self
-
-    @property
-    def gateway_address(self) -> tuple[str, int]:
-        """(host, port) of the gateway; only for gateway lines."""
-        if self.gateway is None:
-            raise ValueError(f"line {self.id!r} is a serial port, not a gateway")
-        host, _, port = self.gateway.rpartition(":")
-        return host.strip("[]"), int(port)
-
-
-class ThresholdConfig(_Model):
-    """A threshold, written inline: ``{ fraction = "1/2", base = "composition", strict = true }``."""
-
-    fraction: str
-    base: Base = Field(default=Base.COMPOSITION, strict=False)
-    strict: bool = True  # true: "more than"; false: "at least"
-
-    @field_validator("fraction")
-    @classmethod
-    def _check_fraction(cls, value: str) -> str:
-        match = _FRACTION.fullmatch(value)
-        if not match or not 0 < int(match.group(1)) <= int(match.group(2)):
-            raise ValueError(
-                f'must be a fraction "p/q" with 0 < p <= q, such as "1/2" or "2/3", got {_toml_repr(value)}'
-            )
-        return f"{int(match.group(1))}/{int(match.group(2))}"
-
-    @classmethod
-    def from_core(cls, threshold: Threshold) -> ThresholdConfig:
-        return cls(fraction=f"{threshold.num}/{threshold.den}", base=threshold.base, strict=threshold.strict)
-
-    def to_core(self) -> Threshold:
-        num, den = self.fraction.split("/")
-        return Threshold(num=int(num), den=int(den), base=self.base, strict=self.strict)
-
-
-def _default_threshold(subject: VoteSubject) -> ThresholdConfig:
-    return ThresholdConfig.from_core(_CORE_RULES.thresholds[subject])
-
-
-class ThresholdsConfig(_Model):
-    """``[rules.thresholds]``: the threshold a vote needs, per vote subject."""
-
-    basis: ThresholdConfig = _default_threshold(VoteSubject.BASIS)
-    whole: ThresholdConfig = _default_threshold(VoteSubject.WHOLE)
-    procedural: ThresholdConfig = _default_threshold(VoteSubject.PROCEDURAL)
-    amendment: ThresholdConfig = _default_threshold(VoteSubject.AMENDMENT)
-
-    def to_core(self) -> dict[VoteSubject, Threshold]:
-        return {subject: getattr(self, subject.value).to_core() for subject in VoteSubject}
-
-
-def _speech_limit(kind: SpeechKind) -> Any:
-    return Field(default=_CORE_RULES.speech_limits_s[kind], ge=10, le=7200)
-
-
-class SpeechLimitsConfig(_Model):
-    """``[rules.speech_limits_s]``: seconds per speech kind."""
-
-    report: int = _speech_limit(SpeechKind.REPORT)
-    speech: int = _speech_limit(SpeechKind.SPEECH)
-    reply: int = _speech_limit(SpeechKind.REPLY)
-    point_of_order: int = _speech_limit(SpeechKind.POINT_OF_ORDER)
-
-    def to_core(self) -> dict[SpeechKind, int]:
-        return {kind: getattr(self, kind.value) for kind in SpeechKind}
-
-
-class RulesConfig(_Model):
-    """``[rules]``: the council's регламент as data.  Defaults are those of chamber.core.roster.Rules."""
-
-    quorum: ThresholdConfig = ThresholdConfig.from_core(_CORE_RULES.quorum)
-    thresholds: ThresholdsConfig = ThresholdsConfig()
-    vote_duration_s: int = Field(default=_CORE_RULES.vote_duration_s, ge=5, le=600)
-    allow_change: bool = _CORE_RULES.allow_change
-    speech_limits_s: SpeechLimitsConfig = SpeechLimitsConfig()
-    warning_s: int = Field(default=_CORE_RULES.warning_s, ge=0, le=7200)
-    auto_mic_off: bool = _CORE_RULES.auto_mic_off
-    max_open_mics: int = Field(default=_CORE_RULES.max_open_mics, ge=1, le=16)
-    seating: Seating = Field(default=_CORE_RULES.seating, strict=False)
-    presence_required: bool = _CORE_RULES.presence_required
-
-    def to_core(self) -> Rules:
-        return Rules(
-            quorum=self.quorum.to_core(),
-            thresholds=self.thresholds.to_core(),
-            vote_duration_s=self.vote_duration_s,
-            allow_change=self.allow_change,
-            speech_limits_s=self.speech_limits_s.to_core(),
-            warning_s=self.warning_s,
-            auto_mic_off=self.auto_mic_off,
-            max_open_mics=self.max_open_mics,
-            seating=self.seating,
-            presence_required=self.presence_required,
-        )
-
-
-class WebConfig(_Model):
-    """``[web]``: where the console / hall screen web server listens."""
-
-    host: NonBlank = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    secret_key_file: str | None = None  # relative paths: against the config file's directory
-
-
-class StoreConfig(_Model):
-    """``[store]``: the journal database, as an SQLAlchemy URL (SQLite or PostgreSQL)."""
-
-    url: str = "sqlite:///var/chamber.db"
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        if not _URL_SCHEME.match(value):
-            raise ValueError(
-                'must be an SQLAlchemy URL such as "sqlite:///var/chamber.db" or '
-                f'"postgresql+psycopg://chamber@localhost/chamber", got {_toml_repr(value)}'
-            )
-        return value
-
-
-class SigningConfig(_Model):
-    """``[signing]``: the certificate protocols are signed with; empty: signing is disabled."""
-
-    certificate: str = ""
-    key: str = ""
-    passphrase_env: str = ""  # name of the environment variable holding the key's passphrase
-
-    @field_validator("passphrase_env")
-    @classmethod
-    def _check_env(cls, value: str) -> str:
-        if value and not _ENV_NAME.fullmatch(value):
-            raise ValueError(f"must be an environment variable name, got {_toml_repr(value)}")
-        return value
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> Self:
-        if bool(self.certificate) != bool(self.key):
-            raise ValueError('give both "certificate" and "key", or neither (signing disabled)')
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.certificate)
-
-
 class Config(_Model):
     """The whole config file, validated and cross-checked."""
 
+    # pydantic copies these defaults per instance; ruff cannot see that _Model (imported) is a BaseModel
     council: CouncilConfig
-    deputies: list[DeputyConfig] = []
-    seats: list[SeatConfig] = []
-    lines: list[LineConfig] = []
+    deputies: list[DeputyConfig] = []  # noqa: RUF012
+    seats: list[SeatConfig] = []  # noqa: RUF012
+    lines: list[LineConfig] = []  # noqa: RUF012
     rules: RulesConfig = RulesConfig()
     web: WebConfig = WebConfig()
     store: StoreConfig = StoreConfig()
@@ -498,256 +154,6 @@ class Config(_Model):
             seats=tuple(seat.to_core() for seat in self.seats),
             rules=self.rules.to_core(),
         )
-
-
-# --------------------------------------------------------------------------- cross-checks
-
-_Problem = tuple[str, str]
-
-
-def _who(index: int, deputy: DeputyConfig) -> str:
-    return f"deputies[{index}] (id {deputy.id}, {deputy.full_name})"
-
-
-def _cross_check(
-    council: CouncilConfig | None,
-    deputies: list[tuple[int, DeputyConfig]],
-    seats: list[tuple[int, SeatConfig]],
-    lines: list[tuple[int, LineConfig]],
-    rules: RulesConfig | None,
-    *,
-    extra_seat_ids: Iterable[int] = (),
-    extra_line_ids: Iterable[str] = (),
-    deputies_complete: bool = True,
-) -> list[_Problem]:
-    """Checks across items.  ``extra_*`` are ids of items that failed validation on their own:
-    they count as defined so that one broken item does not cause a cascade of "not defined" errors.
-    """
-    problems: list[_Problem] = []
-
-    line_ids: dict[str, int] = {}
-    for i, line in lines:
-        if line.id in line_ids:
-            problems.append((f"lines[{i}].id", f'line "{line.id}" is defined twice (also lines[{line_ids[line.id]}])'))
-        else:
-            line_ids[line.id] = i
-    known_lines = set(line_ids) | set(extra_line_ids)
-
-    seat_ids: dict[int, int] = {}
-    units: dict[tuple[str, int], tuple[int, SeatConfig, str]] = {}
-    chair: tuple[int, SeatConfig] | None = None
-    for i, seat in seats:
-        if seat.id in seat_ids:
-            problems.append((f"seats[{i}].id", f"seat {seat.id} is defined twice (also seats[{seat_ids[seat.id]}])"))
-        else:
-            seat_ids[seat.id] = i
-        if seat.line not in known_lines:
-            defined = ", ".join(f'"{name}"' for name in sorted(known_lines)) or "none"
-            problems.append((f"seats[{i}].line", f'line "{seat.line}" is not defined (defined lines: {defined})'))
-        if seat.chair:
-            if chair is not None:
-                problems.append(
-                    (
-                        f"seats[{i}].chair",
-                        f"only one seat can be the chair; seat {chair[1].id} (seats[{chair[0]}]) already is",
-                    )
-                )
-            else:
-                chair = (i, seat)
-    # Console units first, then separate microphone units: a microphone unit that collides with a
-    # console is reported on the microphone, whichever seat comes first in the file.
-    claims = [(i, seat, "unit", seat.unit, "console") for i, seat in seats]
-    claims += [
-        (i, seat, "mic_unit", seat.mic_unit, "microphone")
-        for i, seat in seats
-        if seat.mic_unit is not None and seat.mic_unit != seat.unit
-    ]
-    for i, seat, field, unit, role in claims:
-        other = units.get((seat.line, unit))
-        if other is not None:
-            j, other_seat, other_role = other
-            problems.append(
-                (
-                    f"seats[{i}].{field}",
-                    f'{role} unit {unit} on line "{seat.line}" is already used by seat {other_seat.id} '
-                    f"(seats[{j}], {other_role} unit); seat {seat.id} and seat {other_seat.id} collide",
-                )
-            )
-        else:
-            units[(seat.line, unit)] = (i, seat, role)
-    known_seats = set(seat_ids) | set(extra_seat_ids)
-
-    deputy_ids: dict[int, int] = {}
-    cards: dict[str, tuple[int, DeputyConfig]] = {}
-    open_ids: dict[str, tuple[int, DeputyConfig]] = {}
-    seated: dict[int, tuple[int, DeputyConfig]] = {}
-    head: tuple[int, DeputyConfig] | None = None
-    seating = rules.seating if rules is not None else _CORE_RULES.seating
-    for i, deputy in deputies:
-        first_at = deputy_ids.get(deputy.id)
-        if first_at is not None:
-            problems.append(
-                (
-                    f"deputies[{i}].id",
-                    f"deputy id {deputy.id} is used twice (also deputies[{first_at}])",
-                )
-            )
-        else:
-            deputy_ids[deputy.id] = i
-        for k, card in enumerate(deputy.cards):
-            holder = cards.get(card)
-            if holder is None:
-                cards[card] = (i, deputy)
-            elif holder[0] == i:
-                problems.append((f"deputies[{i}].cards[{k}]", f"card {card} is listed twice for this deputy"))
-            else:
-                problems.append(
-                    (
-                        f"deputies[{i}].cards[{k}]",
-                        f"card {card} is given to two deputies: {_who(*holder)} and {_who(i, deputy)}",
-                    )
-                )
-        if deputy.open_data_id:
-            same_id = open_ids.get(deputy.open_data_id)
-            if same_id is not None:
-                problems.append(
-                    (
-                        f"deputies[{i}].open_data_id",
-                        f'open_data_id "{deputy.open_data_id}" is used by two deputies: '
-                        f"{_who(*same_id)} and {_who(i, deputy)}",
-                    )
-                )
-            else:
-                open_ids[deputy.open_data_id] = (i, deputy)
-        if deputy.role is Role.HEAD:
-            if head is not None:
-                problems.append(
-                    (
-                        f"deputies[{i}].role",
-                        f'only one deputy can be "head"; {_who(*head)} already is',
-                    )
-                )
-            else:
-                head = (i, deputy)
-        if deputy.seat is not None:
-            if deputy.seat not in known_seats:
-                problems.append((f"deputies[{i}].seat", f"seat {deputy.seat} is not defined in [[seats]]"))
-            sitter = seated.get(deputy.seat)
-            if sitter is not None:
-                problems.append(
-                    (
-                        f"deputies[{i}].seat",
-                        f"seat {deputy.seat} is assigned to two deputies: {_who(*sitter)} and {_who(i, deputy)}",
-                    )
-                )
-            else:
-                seated[deputy.seat] = (i, deputy)
-        elif seating is Seating.ASSIGNED and deputy.role is Role.DEPUTY:
-            problems.append(
-                (
-                    f"deputies[{i}].seat",
-                    f'missing: rules.seating is "assigned", so every deputy needs a seat ({_who(i, deputy)})',
-                )
-            )
-
-    problems += _check_generic_seats(seats, seated, rules, deputies_complete)
-
-    if council is not None and deputies_complete:
-        members = sum(1 for _, deputy in deputies if deputy.role is Role.DEPUTY)
-        heads = 1 if head is not None and council.head_in_composition else 0
-        if council.composition != members + heads:
-            if head is None:
-                how = "and no head"
-            elif council.head_in_composition:
-                how = "+ 1 head (head_in_composition = true)"
-            else:
-                how = "(the head is not counted: head_in_composition = false)"
-            problems.append(
-                (
-                    "council.composition",
-                    f"composition is {council.composition} but [[deputies]] lists {members} "
-                    f"{'deputy' if members == 1 else 'deputies'} {how}, "
-                    f"which makes {members + heads}",
-                )
-            )
-
-    if rules is not None:
-        limits = rules.speech_limits_s.to_core()
-        shortest = min(limits, key=lambda kind: limits[kind])
-        if rules.warning_s >= limits[shortest]:
-            problems.append(
-                (
-                    "rules.warning_s",
-                    f"{rules.warning_s} must be smaller than the shortest speech limit "
-                    f"(rules.speech_limits_s.{shortest.value} = {limits[shortest]})",
-                )
-            )
-        if rules.quorum.base is not Base.COMPOSITION:
-            problems.append(
-                (
-                    "rules.quorum.base",
-                    f'quorum is counted of the composition (art. 46): base must be "composition", '
-                    f'got "{rules.quorum.base.value}"',
-                )
-            )
-    return problems
-
-
-def _check_generic_seats(
-    seats: list[tuple[int, SeatConfig]],
-    seated: dict[int, tuple[int, DeputyConfig]],
-    rules: RulesConfig | None,
-    deputies_complete: bool,
-) -> list[_Problem]:
-    """A generic module (section 8 of the register map) reports "a card is in", never a UID: the
-    deputy is taken to be the one assigned to the seat, so assigned seating, a deputy at the seat
-    with a card, and no separate microphone unit (the module's coil 6 is the microphone relay)."""
-    generic = [(i, seat) for i, seat in seats if seat.generic]
-    if not generic:
-        return []
-    problems: list[_Problem] = []
-    seating = rules.seating if rules is not None else _CORE_RULES.seating
-    if seating is not Seating.ASSIGNED:
-        listed = ", ".join(f"seats[{i}] (seat {seat.id})" for i, seat in generic[:5])
-        more = f" and {len(generic) - 5} more" if len(generic) > 5 else ""
-        problems.append(
-            (
-                "rules.seating",
-                f'must be "assigned" when a seat has profile = "generic" (a generic module reports no card '
-                f'UID, so the deputy is taken to be the one assigned to the seat), got "{seating.value}"; '
-                f"generic: {listed}{more}",
-            )
-        )
-    for i, seat in generic:
-        if seat.mic_unit is not None and seat.mic_unit != seat.unit:
-            problems.append(
-                (
-                    f"seats[{i}].mic_unit",
-                    f'a seat with profile = "generic" switches its microphone with the module\'s coil 6; '
-                    f"a separate microphone unit ({seat.mic_unit}) is not supported",
-                )
-            )
-        if seating is not Seating.ASSIGNED:
-            continue
-        sitter = seated.get(seat.id)
-        if sitter is None:
-            if deputies_complete:  # a broken deputy entry may be the one assigned here
-                problems.append(
-                    (
-                        f"seats[{i}].profile",
-                        f'profile = "generic" needs a deputy assigned to seat {seat.id} (a [[deputies]] entry '
-                        f"with seat = {seat.id}): the module reports no card UID",
-                    )
-                )
-        elif not sitter[1].cards:
-            problems.append(
-                (
-                    f"deputies[{sitter[0]}].cards",
-                    f'missing: seat {seat.id} is a generic module (seats[{i}].profile = "generic"), so '
-                    f"{_who(*sitter)} assigned there needs at least one card",
-                )
-            )
-    return problems
 
 
 # --------------------------------------------------------------------------- error formatting
