@@ -23,9 +23,9 @@ What the module offers, and how the controller uses it
 
 Limits (stated in the register map): a press shorter than one poll cycle can be missed; a press
 handed to an engine that fails to journal it is not read again (there is nothing to re-read); the
-warning and card-accepted LEDs, the text line and rating keys do not exist; a module that loses power
-and comes back between two polls keeps dark coils until the outputs next change (it has no restart
-flag to tell the controller).
+warning and card-accepted LEDs, the text line and rating keys do not exist; a module has no restart
+flag, so one that loses power and comes back between two polls is found by the line's read-back of
+its coils (``terminals.readback``, every 5 s while some coil should be on) and rewritten then.
 
 Retries, dead-module detection and back-off, fault counters and the online/offline events are the
 line loop's own (``LineLoop._transact``, ``_fault``, ``_came_online``, ``_no_answer``), so a generic

@@ -10,6 +10,9 @@ time, as a half-duplex bus demands.  Each turn it
    can), so LED feedback is not held back a whole cycle by the polls;
 4. polls the next console in turn with its precomputed request.  A reply
    byte-identical to the previous one means nothing changed and is not decoded.
+5. when due, reads back the outputs of one device that has no restart flag
+   (a separate microphone unit, a generic module), so a power cut there does
+   not leave a microphone or an LED dark (``terminals.readback``).
 
 Events (key presses with their console sequence numbers, cards, presence) go
 to the engine through ``submit``; the console's events are acknowledged only
@@ -47,7 +50,7 @@ from typing import Any
 from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.core.values import Key
-from terminals import generic, rtu
+from terminals import generic, readback, rtu
 from terminals.links import ConsoleLink, mode_of
 from terminals.registers import (
     BROADCAST_TURNAROUND_S,
@@ -132,6 +135,8 @@ class LineLoop:
         self._next_tx = 0.0
         self._reopen_delay = REOPEN_MIN_S
         self._turn = 0
+        # outputs of devices without a restart flag, read back on a slow round (terminals.readback)
+        self.readback = readback.Readback(self, self.links)
 
     # --- other threads ----------------------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class LineLoop:
                         self._send_broadcasts()
                     if self._writes:
                         self._serve_writes(self._writes.pop(0))
+                    if self.readback.due <= time.perf_counter():
+                        self.readback.step()
                     link = self.links[self._turn]
                     poll = self._polls[self._turn]
                     self._turn += 1
@@ -305,10 +312,18 @@ class LineLoop:
         time.sleep(self.t35)
         self.stats.garbage_bytes += self.transport.discard()
 
-    def exchange(self, link: ConsoleLink, frame: bytes, parse: Callable[[bytes, bytes], Any]) -> Any:
-        """One request with retries; the parsed reply, or None if every attempt failed."""
+    def exchange(
+        self,
+        link: ConsoleLink | None,
+        frame: bytes,
+        parse: Callable[[bytes, bytes], Any],
+        attempts: int | None = None,
+    ) -> Any:
+        """One request with retries (``attempts`` in all; default: the line's retries + 1); the parsed
+        reply, or None if every attempt failed.  Faults count against ``link`` and the line (None: the
+        line only)."""
         expect = rtu.expected_length(frame)
-        for attempt in range(self.retries + 1):
+        for attempt in range(self.retries + 1 if attempts is None else attempts):
             if attempt:
                 time.sleep(self.t35 * attempt)  # back off a little more each time
             reply = self._transact(frame, expect)
@@ -369,9 +384,9 @@ class LineLoop:
                 return
             if link.text == text:
                 link.text = None
-        if link.mic_unit is not None and link.mic_written != link.mic:
-            if self.exchange(link, rtu.write_register(link.mic_unit, HR_MIC, link.mic), _check_write) is None:
-                self._want_write(link)
+        if link.mic_unit is not None and link.mic_online and link.mic_written != link.mic:
+            if self.exchange(None, rtu.write_register(link.mic_unit, HR_MIC, link.mic), _check_write) is None:
+                readback.mic_unit_lost(self, link, "a write of MIC failed")  # the read-back round revives it
                 return
             link.mic_written = link.mic
 

@@ -45,6 +45,7 @@ class ConsoleLink:
         "last_reply",
         "leds",
         "mic",
+        "mic_online",
         "mic_unit",
         "mic_written",
         "mode",
@@ -87,6 +88,7 @@ class ConsoleLink:
         # ... and as last written (None: unknown, write everything)
         self.written: tuple[int, int, int, int] | None = None
         self.mic_written: int | None = None
+        self.mic_online = True  # a separate microphone unit answers (terminals.readback tells otherwise)
 
     def outputs(self) -> tuple[int, int, int, int]:
         mic = 0 if self.mic_unit is not None else self.mic  # a separate mic unit gets its own write
@@ -98,7 +100,7 @@ class ConsoleLink:
             self.ack_due is not None
             or self.text is not None
             or self.written != self.outputs()
-            or (self.mic_unit is not None and self.mic_written != self.mic)
+            or (self.mic_unit is not None and self.mic_online and self.mic_written != self.mic)
         )
 
     def forget(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from waiting import wait_for
 
 from chamber.config import load_config, parse_config
@@ -11,6 +12,7 @@ from chamber.core import events as ev
 from chamber.core.values import Key
 from chamber.daemon import start_controller
 from hardware_sim.simulator import Simulator
+from terminals import readback
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,6 +110,52 @@ def test_a_separate_microphone_unit_is_switched_by_its_own_unit_id(tmp_path: Pat
             assert ctl.engine.execute(ev.RevokeFloor(seat=1)).accepted
             wait_for(lambda: not mic.state().mic, what="the microphone unit off")
         finally:
+            ctl.stop()
+
+
+def test_a_microphone_unit_that_restarts_or_dies_is_noticed_and_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readback, "READBACK_S", 0.2)  # the round of read-backs, shortened for the test
+    config = parse_config(SMALL, str(tmp_path / "small.toml"))
+    with Simulator(config) as sim:
+        ctl = start_controller(
+            config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True
+        )
+        engine = ctl.engine
+        line = ctl.lines["A"]
+        link = line.by_seat[1]
+        requests: list[int] = []
+        sim.set_request_hook("A", lambda unit, frame: requests.append(unit))
+        try:
+            mic = sim.mic_unit(1)
+            assert mic is not None
+            assert engine.execute(ev.GrantFloor(seat=1)).accepted
+            wait_for(lambda: mic.state().mic, what="the microphone unit on")
+            # a power cut at the unit: it comes back with MIC off and nothing on the bus says so
+            mic.power_cycle()
+            assert not mic.state().mic
+            wait_for(lambda: mic.state().mic, what="the microphone switched on again")
+            assert line.stats.errors["output_lost"] >= 1
+            # the unit dies: reported once, writes to it stop, the seat's console stays in service
+            sim.set_fault("A", 11, dead=True)
+            wait_for(lambda: not link.mic_online, what="the microphone unit reported")
+            assert line.stats.errors["mic_unit_offline"] == 1
+            assert engine.execute(ev.RevokeFloor(seat=1)).accepted
+            assert engine.execute(ev.GrantFloor(seat=1)).accepted
+            sim.insert_card(1, "0A000001")
+            wait_for(lambda: engine.snapshot().seats[0].deputy == 1, what="the seat's console still read")
+            assert engine.snapshot().seats[0].online
+            requests.clear()
+            wait_for(lambda: requests.count(1) >= 20, what="polls of the seat's console")
+            assert requests.count(11) <= 2  # one single-try read-back per round, no write retried each turn
+            # it comes back (after a power cut: MIC 0) and gets the microphone it should have
+            mic.power_cycle()
+            sim.clear_faults("A", 11)
+            wait_for(lambda: link.mic_online and mic.state().mic, what="the unit back and switched on")
+            assert line.stats.errors["mic_unit_offline"] == 1
+        finally:
+            sim.set_request_hook("A", None)
             ctl.stop()
 
 

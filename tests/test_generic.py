@@ -284,6 +284,20 @@ def test_dead_module_is_flagged_offline_and_comes_back(chamber: tuple[Simulator,
     assert engine.sitting.results[1].counts == (len(ALL) - 1, 1, 0)
 
 
+def test_a_module_that_loses_power_gets_its_coils_back(chamber: tuple[Simulator, Controller], config: Config) -> None:
+    """A module has no restart flag: the read-back round finds the dark coils and rewrites them."""
+    sim, ctl = chamber
+    line = ctl.lines["M"]
+    line.readback.gap_s = 0.05  # the round shortened for the test (5 s per module by default)
+    registered(sim, ctl, config)
+    wait_for(lambda: bool(leds(sim, 1) & Led.REGISTERED), what="registered LED")
+    sim.module(1).power_cycle()  # shorter than a poll: the module never stops answering
+    assert not leds(sim, 1)
+    wait_for(lambda: bool(leds(sim, 1) & Led.REGISTERED), what="coils rewritten")
+    assert line.stats.errors["output_lost"] == 1
+    assert seat_view(ctl, 1).online  # nothing else happened to the seat
+
+
 def test_a_press_between_two_polls_is_missed(chamber: tuple[Simulator, Controller], config: Config) -> None:
     """The profile's stated limit, made deterministic: the key goes down and up while the bus is busy
     with another unit's request (the hook runs on the wire thread before that request is served, so
