@@ -264,6 +264,11 @@ class ConsoleModel:
             status |= r.Status.RESTARTED
         return status
 
+    def pending_count(self) -> int:
+        """How many key events the console holds, not yet acknowledged (cheap: no decoding)."""
+        with self._lock:
+            return len(self._fifo)
+
     def _head(self) -> int:
         return self._fifo[0][0] if self._fifo else self._next_seq
 

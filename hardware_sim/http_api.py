@@ -15,6 +15,8 @@ a 404; nothing a client sends can crash the server.
     POST /fault     {"line": "A", "unit": 3, "dead": true, "crc_rate": 0.1, ...}  ("unit" optional)
     POST /clear_faults {"line": "A", "unit": 3}  (both optional)
     GET  /state     per seat: LEDs, mic, mode, text (decoded), card, pending events, counters
+    GET  /pending   {"total": n, "seats": {"5": 2, ...}}: key events the consoles hold unacknowledged
+                    (cheap: for waiting on the controller while the bus is busy; /state decodes everything)
     GET  /lines     line id -> the pty path (or host:port) the controller opens
     GET  /stats     per line: requests, replies, faults injected by kind
 """
@@ -111,6 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_state(self) -> object:
         return {str(seat): state for seat, state in self.server.sim.state().items()}
+
+    def _get_pending(self) -> object:
+        pending = self.server.sim.pending()
+        return {"total": sum(pending.values()), "seats": {str(seat): n for seat, n in sorted(pending.items())}}
 
     def _get_lines(self) -> object:
         return self.server.sim.lines

@@ -415,6 +415,18 @@ class Simulator:
         """Per line: requests, replies, broadcasts, bad_frames, no_device, faults by kind."""
         return {line_id: line.wire.stats() for line_id, line in self._lines.items() if line.wire is not None}
 
+    def pending(self) -> dict[int, int]:
+        """Seats whose console holds unacknowledged key events, with how many (a generic module holds none).
+
+        Cheap enough to ask many times a second while the bus is busy, unlike :meth:`state`."""
+        out: dict[int, int] = {}
+        for seat_id, console in self._consoles.items():
+            if isinstance(console, ConsoleModel):
+                n = console.pending_count()
+                if n:
+                    out[seat_id] = n
+        return out
+
     def state(self) -> dict[int, dict[str, object]]:
         """Every seat's console decoded (LEDs, mic, mode, text, card …), for the HTTP API and tests."""
         out: dict[int, dict[str, object]] = {}

@@ -526,6 +526,7 @@ def test_http_api(sim: Simulator, bus: Master) -> None:
         assert _http(api, "POST", "/press", {"seat": 1, "key": "yes"})[0] == 200
         assert _http(api, "POST", "/press", {"seat": 1, "key": 3})[0] == 200
         assert bus.ir(1, r.IR_FIFO, 2) == [Key.YES, Key.NO]
+        assert _http(api, "GET", "/pending") == (200, {"total": 2, "seats": {"1": 2}})
         assert _http(api, "POST", "/card", {"seat": 2, "uid": "0A1B2C3D"})[0] == 200
         assert sim.console(2).card == "0A1B2C3D"
         assert _http(api, "POST", "/presence", {"seat": 1, "present": True})[0] == 200
