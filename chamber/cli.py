@@ -118,6 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             baud=args.baud,
             seconds=args.seconds,
             fault_rate=args.fault_rate,
+            sim_procs=args.sim_procs,
         )
         print(json.dumps(bus) if args.json else "\n".join(f"{k:28} {v}" for k, v in bus.items()))
         return 0 if bus["lost_presses"] == 0 else 1
@@ -262,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baud", type=int, default=115200, help="bus: baud rate of every line")
     p.add_argument("--seconds", type=float, default=10.0, help="bus: length of the measured window")
     p.add_argument("--fault-rate", type=float, default=0.0, help="bus: CRC-error and dropped-reply rate per reply")
+    p.add_argument(
+        "--sim-procs", type=int, default=2, help="bus: simulator processes, the lines dealt among them (default 2)"
+    )
     p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
     p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
     p.set_defaults(func=cmd_bench)

@@ -165,6 +165,10 @@ class WireStats:
     broadcasts: int = 0
     bad_frames: int = 0  # frames from the controller with a bad CRC or too short
     no_device: int = 0  # requests for a unit that is not on the line
+    # with wire time: how late replies reached the controller against the wire clock, summed (the
+    # simulator's own scheduling delay, which a benchmark must not charge to the controller)
+    timed_replies: int = 0
+    late_ms_total: float = 0.0
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
 
 
@@ -427,6 +431,10 @@ class Wire(threading.Thread):
             deliver_at = reply_start + len(reply) * self._char
             self._sleep_until(deliver_at)
             self._write(self._ctrl, reply)
+            late_ms = (time.perf_counter() - deliver_at) * 1000.0
+            with self._lock:
+                self._stats.timed_replies += 1
+                self._stats.late_ms_total += late_ms
             self.bus_free_at = deliver_at + self._t35
         else:
             if noise:

@@ -92,6 +92,22 @@ def test_bench_core_prints_one_json_object(capsys: pytest.CaptureFixture[str], t
     assert result["recount_matches"] is True
 
 
+def test_bench_bus_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    """A small run of the real thing (two simulator processes with wire time, the real controller):
+    the figures are there and consistent; their size is for docs/BENCHMARKS.md, not for a test."""
+    args = ["bench", "bus", "--json", "--seats", "16", "--lines", "2", "--baud", "115200", "--seconds", "1"]
+    code = main(args)
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["lost_presses"] == 0 and result["duplicate_journal_records"] == 0
+    assert result["presses"] > 0 and result["journaled_presses"] == result["presses"]
+    assert result["polls"] > 0 and result["cycles"] > 0
+    assert result["wire_limit_ms"] == pytest.approx(8 * ((8 + 13) * 11 / 115200 + 2 * 0.00175) * 1000, abs=0.01)
+    assert result["ratio"] == pytest.approx(result["cycle_ms"] / result["wire_limit_ms"], abs=0.002)
+    assert result["sim_reply_late_ms"] >= 0.0 and result["ratio_net_of_sim"] <= result["ratio"]
+    if result["offline_verdicts"] == 0:  # (a console taken offline by a loaded CI machine is only probed)
+        assert result["ratio"] >= 1.0  # nothing polls faster than the wire allows
+
+
 def test_console_script_is_installed() -> None:
     exe = shutil.which("chamber") or str(Path(__import__("sys").executable).parent / "chamber")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)

@@ -475,8 +475,12 @@ def test_wire_time_at_9600_baud(config: Config) -> None:
                 bus.send(read_req(1, 4, 0, 4))
                 assert len(bus.recv(13)) == 13
             cycle = (time.perf_counter() - start) / n
+            stats = s.stats()["B"]
         finally:
             bus.close()
+    # every reply was timed against the wire clock, and the lateness is summed for the benchmark
+    assert stats["timed_replies"] == n + 1
+    assert 0.0 <= float(stats["late_ms_total"]) < (n + 1) * 8.0  # type: ignore[arg-type]
     limit = (8 + 13) * char + 2 * t35
     assert limit <= cycle < limit + 0.008, f"cycle {cycle * 1000:.2f} ms, wire limit {limit * 1000:.2f} ms"
 
