@@ -31,8 +31,10 @@ unplugged, gateway down) closes the port and reopens it with back-off.
 Seats with ``profile = "generic"`` (off-the-shelf DI/DO modules) are
 ``terminals.generic.GenericLink``s: the loop picks the poll function per
 console once, at start (``_polls``), so a native poll pays nothing for them,
-and hands their writes to ``terminals.generic.serve_writes``.  A line without
-only native consoles uses broadcasts; a mixed one writes each console on its own.
+and hands their writes to ``terminals.generic.serve_writes``.  A changed reply
+of a native console is decoded by ``terminals.native.decode``, of a module by
+``terminals.generic.decode``.  A line of native consoles only uses broadcasts;
+a mixed one writes each console on its own.
 """
 
 from __future__ import annotations
@@ -49,23 +51,16 @@ from typing import Any
 
 from chamber.core import effects as fx
 from chamber.core import events as ev
-from chamber.core.values import Key
-from terminals import generic, readback, rtu
+from terminals import generic, native, readback, rtu
 from terminals.links import ConsoleLink, mode_of
 from terminals.registers import (
     BROADCAST_TURNAROUND_S,
     BROADCAST_UNIT,
-    CARD_READ_COUNT,
-    FIFO_SIZE,
     HR_ACK,
     HR_LEDS,
     HR_MIC,
     HR_MODE,
     HR_TEXT,
-    IR_CARD_LEN,
-    IR_FIFO,
-    Status,
-    decode_uid,
     encode_text,
     seq_after,
 )
@@ -79,7 +74,6 @@ PROBE_MIN_S = 0.5
 PROBE_MAX_S = 4.0
 REOPEN_MIN_S = 0.5
 REOPEN_MAX_S = 5.0
-VALID_KEYS = {int(k) for k in Key}
 
 
 @dataclass
@@ -463,84 +457,7 @@ class LineLoop:
         self._want_write(link)
 
     def _decode(self, link: ConsoleLink, regs: list[int]) -> bool:
-        """Act on a changed poll reply; False if a follow-up read failed (decode it again next time)."""
-        status, head, info, card_seq = regs
-        previous = link.status
-        if status & Status.RESTARTED and (previous is None or not previous & Status.RESTARTED):
-            if previous is not None:
-                log.warning("line %s: seat %d console restarted", self.line_id, link.seat)
-                self.stats.errors["restarted"] += 1
-                link.forget()
-                self.submit(ev.SeatCameOnline(seat=link.seat))  # resets the seat's event numbering
-            self._want_write(link)  # writing MODE clears RESTARTED
-            previous = None
-        if previous is None or (status ^ previous) & Status.PRESENCE:
-            self.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
-        if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
-            log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", self.line_id, link.seat)
-            link.errors["overflow"] += 1
-        link.status = status
-        if card_seq != link.card_seq:
-            card = self.exchange(link, rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT), _parse_regs)
-            if card is None:
-                return False
-            length = card[0]
-            if length:
-                self.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
-            elif link.card_seq is not None:
-                link.card_removed()
-                self.submit(ev.CardRemoved(seat=link.seat))
-            link.card_seq = card_seq
-        count = info >> 8
-        if count:
-            return self._events(link, head, count, info & 0xFF)
-        return True
-
-    def _events(self, link: ConsoleLink, head: int, count: int, first_code: int) -> bool:
-        count = min(count, FIFO_SIZE)
-        newest = (head + count - 1) & 0xFFFF
-        taken = link.taken
-        if taken is not None and not seq_after(newest, taken):
-            return True  # all pending events are with the engine already, awaiting their ACK
-        start = 0
-        if taken is not None and ((taken - head) & 0xFFFF) < count:
-            start = ((taken - head) & 0xFFFF) + 1
-        if count == 1:
-            codes = [first_code]
-        else:
-            fifo = self.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), _parse_regs)
-            if fifo is None:
-                return False
-            codes = [r & 0xFF for r in fifo]
-        last: Future[Any] | None = None
-        for i in range(start, count):
-            code = codes[i]
-            if code not in VALID_KEYS:
-                link.errors["bad_key"] += 1
-                log.warning("line %s: seat %d reported unknown key code %d", self.line_id, link.seat, code)
-                continue
-            last = self.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF))
-        link.taken = newest
-        if last is None:
-            self._inbox.put(("ack", (link, newest)))
-        else:
-            last.add_done_callback(self._acknowledger(link, newest))
-        return True
-
-    def _acknowledger(self, link: ConsoleLink, seq: int) -> Callable[[Future[Any]], None]:
-        inbox = self._inbox
-
-        def done(fut: Future[Any]) -> None:
-            if fut.exception() is None:
-                inbox.put(("ack", (link, seq)))
-            else:
-                inbox.put(("retake", link))
-
-        return done
-
-
-def _parse_regs(request: bytes, reply: bytes) -> list[int]:
-    return rtu.parse_registers(request, reply)
+        return native.decode(self, link, regs)
 
 
 def _check_write(request: bytes, reply: bytes) -> bool:

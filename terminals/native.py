@@ -1,0 +1,118 @@
+"""The native console profile's decoding: a changed poll reply becomes core events (register map sections 2-4).
+
+``LineLoop`` polls a native console with one read of STATUS, FIFO head, FIFO info and CARD_SEQ and
+hands a reply that differs from the previous one to :func:`decode`, which
+
+* notices a restart (STATUS.RESTARTED newly set): the console forgot its outputs and its event
+  numbering, so the seat is reported online again (the engine resets the seat's numbering) and
+  everything is rewritten (writing MODE clears the flag);
+* reports presence changes and a FIFO overflow (events the console itself lost: logged, counted);
+* reads the card (length + UID) when CARD_SEQ moved, and reports it inserted or removed;
+* takes the key events: the newest one comes with the poll (FIFO info), several are read in one
+  more request.  Each goes to the engine with its console sequence number; events already handed
+  over (``link.taken``) are skipped, and the FIFO is acknowledged only when the engine's Future for
+  the last of them completes, i.e. after the journal write (``_acknowledger``); a failed journal
+  write makes the loop read the events again.
+
+A follow-up read that fails returns False, so the loop keeps the old reply and decodes again on the
+next poll: nothing is half taken.  The generic profile's counterpart is ``terminals.generic.decode``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from chamber.core import events as ev
+from chamber.core.values import Key
+from terminals import rtu
+from terminals.links import ConsoleLink
+from terminals.registers import CARD_READ_COUNT, FIFO_SIZE, IR_CARD_LEN, IR_FIFO, Status, decode_uid, seq_after
+
+if TYPE_CHECKING:
+    from terminals.line import LineLoop
+
+log = logging.getLogger("terminals.line")
+
+VALID_KEYS = {int(k) for k in Key}
+
+
+def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
+    """Act on a changed poll reply; False if a follow-up read failed (decode it again next time)."""
+    status, head, info, card_seq = regs
+    previous = link.status
+    if status & Status.RESTARTED and (previous is None or not previous & Status.RESTARTED):
+        if previous is not None:
+            log.warning("line %s: seat %d console restarted", loop.line_id, link.seat)
+            loop.stats.errors["restarted"] += 1
+            link.forget()
+            loop.submit(ev.SeatCameOnline(seat=link.seat))  # resets the seat's event numbering
+        loop._want_write(link)  # writing MODE clears RESTARTED
+        previous = None
+    if previous is None or (status ^ previous) & Status.PRESENCE:
+        loop.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
+    if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
+        log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", loop.line_id, link.seat)
+        link.errors["overflow"] += 1
+    link.status = status
+    if card_seq != link.card_seq:
+        card = loop.exchange(link, rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT), rtu.parse_registers)
+        if card is None:
+            return False
+        length = card[0]
+        if length:
+            loop.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
+        elif link.card_seq is not None:
+            link.card_removed()
+            loop.submit(ev.CardRemoved(seat=link.seat))
+        link.card_seq = card_seq
+    count = info >> 8
+    if count:
+        return _events(loop, link, head, count, info & 0xFF)
+    return True
+
+
+def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code: int) -> bool:
+    count = min(count, FIFO_SIZE)
+    newest = (head + count - 1) & 0xFFFF
+    taken = link.taken
+    if taken is not None and not seq_after(newest, taken):
+        return True  # all pending events are with the engine already, awaiting their ACK
+    start = 0
+    if taken is not None and ((taken - head) & 0xFFFF) < count:
+        start = ((taken - head) & 0xFFFF) + 1
+    if count == 1:
+        codes = [first_code]
+    else:
+        fifo = loop.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), rtu.parse_registers)
+        if fifo is None:
+            return False
+        codes = [r & 0xFF for r in fifo]
+    last: Future[Any] | None = None
+    for i in range(start, count):
+        code = codes[i]
+        if code not in VALID_KEYS:
+            link.errors["bad_key"] += 1
+            log.warning("line %s: seat %d reported unknown key code %d", loop.line_id, link.seat, code)
+            continue
+        last = loop.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF))
+    link.taken = newest
+    if last is None:
+        loop._inbox.put(("ack", (link, newest)))
+    else:
+        last.add_done_callback(_acknowledger(loop, link, newest))
+    return True
+
+
+def _acknowledger(loop: LineLoop, link: ConsoleLink, seq: int) -> Callable[[Future[Any]], None]:
+    inbox = loop._inbox
+
+    def done(fut: Future[Any]) -> None:
+        if fut.exception() is None:
+            inbox.put(("ack", (link, seq)))
+        else:
+            inbox.put(("retake", link))
+
+    return done
