@@ -19,7 +19,7 @@ How it works
       hash      = sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
 
   The first record of a chain has ``prev_hash = "0" * 64``.  ``sitting`` and ``type`` may not contain a
-  newline, so the canonical form is unambiguous (the payload is last and may hold any bytes).
+  newline, so the canonical form is unambiguous (the payload is last and may hold any bytes).  Hashing and checking a chain are pure functions in ``chamber.chain``; this module is the store.
 * Durability before acknowledgement: :meth:`Journal.append` returns only after the transaction has
   committed durably.  For SQLite every connection runs ``journal_mode=WAL`` with ``synchronous=FULL``
   (the WAL is fsynced on every commit); for PostgreSQL the session sets ``synchronous_commit=on`` (the
@@ -48,11 +48,10 @@ the head hash with a copy kept elsewhere — which is why the protocol of a sitt
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -74,6 +73,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from chamber.chain import GENESIS_HASH, JournalRecord, Problem, ProblemKind, check_chain, record_hash, span
+
 __all__ = [
     "GENESIS_HASH",
     "Journal",
@@ -83,9 +84,6 @@ __all__ = [
     "ProblemKind",
     "record_hash",
 ]
-
-GENESIS_HASH = "0" * 64
-"""prev_hash of the first record of every chain."""
 
 _MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _READ_CHUNK = 500
@@ -122,36 +120,6 @@ chain_head_table = Table(
 )
 
 
-def record_hash(prev_hash: str, sitting: str, seq: int, at_ms: int, type: str, payload: bytes) -> str:
-    """sha256(bytes.fromhex(prev_hash) + canonical) as 64 lowercase hex digits."""
-    canonical = f"{sitting}\n{seq}\n{at_ms}\n{type}\n".encode() + payload
-    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRecord:
-    sitting: str
-    seq: int
-    at_ms: int
-    type: str
-    payload: bytes
-    prev_hash: str
-    hash: str
-
-
-ProblemKind = Literal["changed", "removed", "reordered", "broken_link"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One finding of :meth:`Journal.verify`; ``seq`` is the record it is about (or the first missing one)."""
-
-    sitting: str
-    seq: int
-    kind: ProblemKind
-    message: str
-
-
 class JournalConflict(RuntimeError):
     """The chain head in the database moved under us: another process appended to the same sitting."""
 
@@ -183,10 +151,6 @@ def _check_text(what: str, value: object) -> str:
     if "\n" in value:
         raise ValueError(f"{what} must not contain a newline: {value!r}")
     return value
-
-
-def _span(first: int, last: int) -> str:
-    return f"record {first}" if first == last else f"records {first} to {last}"
 
 
 class Journal:
@@ -397,7 +361,7 @@ class Journal:
 
     def _verify_one(self, sitting: str) -> list[Problem]:
         rows = list(self.records(sitting))
-        problems = _check_chain(sitting, rows)
+        problems = check_chain(sitting, rows)
         head = self._chain_head(sitting)
         last_seq = rows[-1].seq if rows else 0
         if head is None:
@@ -420,7 +384,7 @@ class Journal:
                         sitting,
                         last_seq + 1,
                         "removed",
-                        f"{_span(last_seq + 1, head_seq).capitalize()} of sitting {sitting} "
+                        f"{span(last_seq + 1, head_seq).capitalize()} of sitting {sitting} "
                         f"{'is' if last_seq + 1 == head_seq else 'are'} missing: {where}, "
                         f"but the chain head says the last record is {head_seq}",
                     )
@@ -431,7 +395,7 @@ class Journal:
                         sitting,
                         head_seq + 1,
                         "broken_link",
-                        f"{_span(head_seq + 1, last_seq).capitalize()} of sitting {sitting} "
+                        f"{span(head_seq + 1, last_seq).capitalize()} of sitting {sitting} "
                         f"{'was' if head_seq + 1 == last_seq else 'were'} added outside the journal: "
                         f"the chain head says the last record is {head_seq}",
                     )
@@ -457,128 +421,3 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
-
-
-def _true_seqs(rows: Sequence[JournalRecord]) -> list[int | None]:
-    """For each row, the seq its content was really written at (None if no position makes it hash right).
-
-    A row whose content hashes correctly at its own seq is where it belongs.  Otherwise, if its prev_hash
-    is the stored hash of another row whose own true seq is known to be k, the row may be record k + 1
-    moved elsewhere; that is accepted only if recomputing the hash with seq k + 1 gives its stored hash.
-    """
-
-    def hashes_at(r: JournalRecord, seq: int) -> bool:
-        return record_hash(r.prev_hash, r.sitting, seq, r.at_ms, r.type, r.payload) == r.hash
-
-    index_by_hash: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        index_by_hash.setdefault(r.hash, i)
-    result: dict[int, int | None] = {}
-    for start in range(len(rows)):
-        path: list[int] = []
-        cur = start
-        while cur not in result:
-            r = rows[cur]
-            if hashes_at(r, r.seq):
-                result[cur] = r.seq
-                break
-            if r.prev_hash == GENESIS_HASH:
-                result[cur] = 1 if hashes_at(r, 1) else None
-                break
-            j = index_by_hash.get(r.prev_hash)
-            if j is None or j == cur or j in path:
-                result[cur] = None
-                break
-            path.append(cur)
-            cur = j
-        pred = cur
-        for p in reversed(path):
-            base = result[pred]
-            result[p] = base + 1 if base is not None and hashes_at(rows[p], base + 1) else None
-            pred = p
-    return [result[i] for i in range(len(rows))]
-
-
-def _check_chain(sitting: str, rows: Sequence[JournalRecord]) -> list[Problem]:
-    problems: list[Problem] = []
-    true_seq = _true_seqs(rows)
-    # Rows that are intact and in place: their stored hash has been recomputed and can be linked to.
-    seq_by_verified_hash = {r.hash: r.seq for r, t in zip(rows, true_seq, strict=True) if t == r.seq}
-    expected = 1
-    prev: JournalRecord | None = None
-    prev_in_place = False
-    for r, t in zip(rows, true_seq, strict=True):
-        if r.seq > expected:
-            missing = _span(expected, r.seq - 1)
-            where = (
-                f"the sequence jumps from record {expected - 1} to record {r.seq}"
-                if expected > 1
-                else f"the sequence starts at record {r.seq}"
-            )
-            problems.append(
-                Problem(
-                    sitting,
-                    expected,
-                    "removed",
-                    f"{missing.capitalize()} of sitting {sitting} {'is' if expected == r.seq - 1 else 'are'} "
-                    f"missing: {where}",
-                )
-            )
-        adjacent = prev is not None and prev.seq == r.seq - 1
-        if t is None:
-            problems.append(
-                Problem(
-                    sitting,
-                    r.seq,
-                    "changed",
-                    f"Record {r.seq} of sitting {sitting} was changed: its content (time, type, payload or "
-                    "link) no longer matches its hash",
-                )
-            )
-        elif t != r.seq:
-            problems.append(
-                Problem(
-                    sitting,
-                    r.seq,
-                    "reordered",
-                    f"The record stored as {r.seq} of sitting {sitting} is really record {t}: it was moved "
-                    f"out of its place",
-                )
-            )
-        elif r.seq == 1:
-            if r.prev_hash != GENESIS_HASH:
-                problems.append(
-                    Problem(
-                        sitting,
-                        1,
-                        "broken_link",
-                        f"Record 1 of sitting {sitting} does not start the chain: its previous hash is not "
-                        "the all-zero start value",
-                    )
-                )
-        elif adjacent and prev_in_place and prev is not None and r.prev_hash != prev.hash:
-            other = seq_by_verified_hash.get(r.prev_hash)
-            if other is not None:
-                problems.append(
-                    Problem(
-                        sitting,
-                        r.seq,
-                        "reordered",
-                        f"Record {r.seq} of sitting {sitting} follows record {other} instead of record {r.seq - 1}",
-                    )
-                )
-            else:
-                problems.append(
-                    Problem(
-                        sitting,
-                        r.seq,
-                        "broken_link",
-                        f"Record {r.seq} of sitting {sitting} does not link to record {r.seq - 1}: record "
-                        f"{r.seq - 1} was replaced (rewritten with a new hash), or records were removed "
-                        "there and the rest renumbered",
-                    )
-                )
-        prev = r
-        prev_in_place = t == r.seq
-        expected = r.seq + 1
-    return problems
