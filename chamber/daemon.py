@@ -5,14 +5,18 @@ It loads and checks config.toml, opens the store, replays the journal
 routes the engine's effects to the line that serves each seat (chamber-wide
 effects to every line).  With ``--simulate`` it first starts hardware_sim on
 virtual serial lines made from the same config, so one command runs a whole
-simulated chamber.  SIGTERM or SIGINT stops it cleanly: the lines stop after
-their current transaction, the engine finishes its queue, the journal closes.
+simulated chamber.  Every ``HEALTH_EVERY_S`` it logs one line per RS-485 line
+(consoles answering, median cycle, errors by kind, seats offline, microphone
+units not answering), and the totals once more when it stops.  SIGTERM or
+SIGINT stops it cleanly: the lines stop after their current transaction, the
+engine finishes its queue, the journal closes.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +35,28 @@ from terminals.transport import SerialTransport, TcpTransport, Transport
 log = logging.getLogger("chamber.daemon")
 
 _BROADCAST_EFFECTS = (fx.ModeChanged, fx.SittingOpened, fx.SittingClosed)
+HEALTH_EVERY_S = 60.0
+
+
+def line_health(loop: LineLoop, since_cycle: int = 0) -> str:
+    """One log line on a line's health; the cycle median covers the cycles from ``since_cycle`` on."""
+    st = loop.stats
+    offline = [link.seat for link in loop.links if not link.online]
+    mics_down = [link.seat for link in loop.links if link.mic_unit is not None and not link.mic_online]
+    cycles = st.cycle_s[since_cycle:]
+    errors = dict(st.errors)  # a copy in one step: the line's thread keeps counting
+    parts = [
+        f"line {loop.line_id}: {len(loop.links) - len(offline)} of {len(loop.links)} consoles answering",
+        f"cycle median {statistics.median(cycles) * 1000:.1f} ms" if cycles else "no full cycle yet",
+        f"{st.polls} polls, {st.writes} writes, {st.broadcasts} broadcasts",
+        "errors: " + (", ".join(f"{kind} {n}" for kind, n in sorted(errors.items()) if n) or "none"),
+    ]
+    if offline:
+        more = f" and {len(offline) - 10} more" if len(offline) > 10 else ""
+        parts.append("offline seats " + ", ".join(map(str, offline[:10])) + more)
+    if mics_down:
+        parts.append("microphone units not answering at seats " + ", ".join(map(str, mics_down)))
+    return "; ".join(parts)
 
 
 @dataclass
@@ -160,7 +186,13 @@ def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
-    done.wait()
+    marks = dict.fromkeys(controller.lines, 0)
+    while not done.wait(HEALTH_EVERY_S):
+        for line_id, loop in controller.lines.items():
+            log.info("%s", line_health(loop, marks[line_id]))
+            marks[line_id] = len(loop.stats.cycle_s)
     controller.stop()
+    for loop in controller.lines.values():
+        log.info("totals: %s", line_health(loop))
     log.info("stopped")
     return 0

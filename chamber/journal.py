@@ -19,7 +19,8 @@ How it works
       hash      = sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
 
   The first record of a chain has ``prev_hash = "0" * 64``.  ``sitting`` and ``type`` may not contain a
-  newline, so the canonical form is unambiguous (the payload is last and may hold any bytes).  Hashing and checking a chain are pure functions in ``chamber.chain``; this module is the store.
+  newline, so the canonical form is unambiguous (the payload is last and may hold any bytes).
+  Hashing and checking a chain are pure functions in ``chamber.chain``; this module is the store.
 * Durability before acknowledgement: :meth:`Journal.append` returns only after the transaction has
   committed durably.  For SQLite every connection runs ``journal_mode=WAL`` with ``synchronous=FULL``
   (the WAL is fsynced on every commit); for PostgreSQL the session sets ``synchronous_commit=on`` (the

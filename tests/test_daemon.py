@@ -13,9 +13,11 @@ from waiting import wait_for
 from chamber.config import load_config
 from chamber.core import events as ev
 from chamber.core.values import Key
-from chamber.daemon import start_controller
+from chamber.daemon import line_health, start_controller
 from chamber.journal import Journal
 from hardware_sim.simulator import Simulator
+from terminals.line import LineLoop
+from terminals.links import ConsoleLink
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +51,9 @@ def test_chamber_run_simulate_starts_journals_and_stops_on_sigterm(tmp_path: Pat
     rest = proc.communicate(timeout=20)[1]
     assert proc.returncode == 0, "".join(log) + rest
     assert "stopped" in rest
+    # the IT person's view of the bus, once more at the end
+    totals = [line for line in rest.splitlines() if "totals: line A:" in line]
+    assert totals and "consoles answering" in totals[0] and "cycle median" in totals[0], rest
     journal = Journal(f"sqlite:///{tmp_path / 'state' / 'chamber.db'}")
     try:
         [uid] = journal.sittings()
@@ -89,3 +94,21 @@ def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> No
     finally:
         ctl.stop()
         sim.stop()
+
+
+def test_line_health_names_what_the_it_person_must_act_on() -> None:
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2, mic_unit=12), ConsoleLink(3, 3)]
+    loop = LineLoop("A", None, links, lambda event: None, baud=115200)  # type: ignore[arg-type]
+    assert line_health(loop) == (
+        "line A: 3 of 3 consoles answering; no full cycle yet; 0 polls, 0 writes, 0 broadcasts; errors: none"
+    )
+    links[0].online = False
+    links[1].mic_online = False
+    loop.stats.errors["timeout"] += 4
+    loop.stats.errors["crc"] += 0  # a kind that never happened is not listed
+    loop.stats.cycle_s += [0.1, 0.3, 0.2]
+    assert line_health(loop) == (
+        "line A: 2 of 3 consoles answering; cycle median 200.0 ms; 0 polls, 0 writes, 0 broadcasts; "
+        "errors: timeout 4; offline seats 1; microphone units not answering at seats 2"
+    )
+    assert "no full cycle yet" in line_health(loop, since_cycle=3)
