@@ -242,7 +242,7 @@ def bench_bus(
                     sim.post("/fault", {"line": line_id, "crc_rate": fault_rate, "drop_rate": fault_rate})
             # measurement window: only what happens from here counts
             loops = list(controller.lines.values())
-            base = [(lp.stats.polls, lp.stats.cpu_s, len(lp.stats.cycle_s)) for lp in loops]
+            base = [(lp.stats.polls, lp.stats.cpu_s, lp.stats.cycles) for lp in loops]
             errors0 = sum((lp.stats.errors for lp in loops), Counter())
             late0 = _sim_lateness(sim)
             presses = 0
@@ -252,7 +252,10 @@ def bench_bus(
                 sim.post("/press", {"seat": rng.randint(1, seats), "key": int(rng.choice(keys))})
                 presses += 1
                 time.sleep(rng.expovariate(press_rate))
-            stats = [(lp.stats.polls, lp.stats.cpu_s, lp.stats.cycle_s[:]) for lp in loops]
+            stats = [
+                (lp.stats.polls, lp.stats.cpu_s, lp.stats.cycles_since(mark))
+                for lp, (_, _, mark) in zip(loops, base, strict=True)
+            ]
             errors = sum((lp.stats.errors for lp in loops), Counter())
             errors.subtract(errors0)
             late = _sim_lateness(sim)
@@ -286,13 +289,8 @@ def bench_bus(
         finally:
             journal.close()
     busiest = max(len(lp.links) for lp in loops)
-    cycles = [c for (_, _, cyc), (_, _, start) in zip(stats, base, strict=True) for c in cyc[start:]]
-    busiest_cycles = [
-        c
-        for lp, (_, _, cyc), (_, _, start) in zip(loops, stats, base, strict=True)
-        if len(lp.links) == busiest
-        for c in cyc[start:]
-    ]
+    cycles = [c for _, _, cyc in stats for c in cyc]
+    busiest_cycles = [c for lp, (_, _, cyc) in zip(loops, stats, strict=True) if len(lp.links) == busiest for c in cyc]
     polls = sum(p for p, _, _ in stats) - sum(p for p, _, _ in base)
     cpu = sum(c for _, c, _ in stats) - sum(c for _, c, _ in base)
     cycle_ms = statistics.median(busiest_cycles) * 1000 if busiest_cycles else float("nan")

@@ -39,11 +39,11 @@ HEALTH_EVERY_S = 60.0
 
 
 def line_health(loop: LineLoop, since_cycle: int = 0) -> str:
-    """One log line on a line's health; the cycle median covers the cycles from ``since_cycle`` on."""
+    """One log line on a line's health; the cycle median covers the rounds after the ``since_cycle``-th."""
     st = loop.stats
     offline = [link.seat for link in loop.links if not link.online]
     mics_down = [link.seat for link in loop.links if link.mic_unit is not None and not link.mic_online]
-    cycles = st.cycle_s[since_cycle:]
+    cycles = st.cycles_since(since_cycle)
     errors = dict(st.errors)  # a copy in one step: the line's thread keeps counting
     parts = [
         f"line {loop.line_id}: {len(loop.links) - len(offline)} of {len(loop.links)} consoles answering",
@@ -190,7 +190,7 @@ def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open
     while not done.wait(HEALTH_EVERY_S):
         for line_id, loop in controller.lines.items():
             log.info("%s", line_health(loop, marks[line_id]))
-            marks[line_id] = len(loop.stats.cycle_s)
+            marks[line_id] = loop.stats.cycles
     controller.stop()
     for loop in controller.lines.values():
         log.info("totals: %s", line_health(loop))

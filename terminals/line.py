@@ -43,7 +43,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -74,6 +74,11 @@ PROBE_MIN_S = 0.5
 PROBE_MAX_S = 4.0
 REOPEN_MIN_S = 0.5
 REOPEN_MAX_S = 5.0
+#: a line that fails within this long after opening was not really back: keep backing off
+REOPEN_SETTLED_S = 10.0
+CYCLES_KEPT = 100_000
+#: longest sleep of a line whose consoles are all offline and not yet due for a probe (effects wait that long)
+IDLE_WAIT_S = 0.05
 
 
 @dataclass
@@ -82,12 +87,18 @@ class LineStats:
     unchanged: int = 0  # replies identical to the previous one: not decoded
     writes: int = 0
     broadcasts: int = 0
-    cycles: int = 0
-    cycle_s: list[float] = field(default_factory=list)  # duration of each full round of polls (bounded)
+    cycles: int = 0  # full rounds of polls so far
+    # the duration of each of the last CYCLES_KEPT rounds (older ones drop out)
+    cycle_s: deque[float] = field(default_factory=lambda: deque(maxlen=CYCLES_KEPT))
     cpu_s: float = 0.0  # thread CPU time spent by the loop
     garbage_bytes: int = 0
     reopens: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+
+    def cycles_since(self, mark: int) -> list[float]:
+        """The durations of the rounds completed after the ``mark``-th (as many as are still kept)."""
+        n = min(self.cycles - mark, len(self.cycle_s))
+        return list(self.cycle_s)[-n:] if n > 0 else []
 
 
 class LineLoop:
@@ -128,6 +139,7 @@ class LineLoop:
         self._open = False
         self._next_tx = 0.0
         self._reopen_delay = REOPEN_MIN_S
+        self._opened_at = 0.0
         self._turn = 0
         # outputs of devices without a restart flag, read back on a slow round (terminals.readback)
         self.readback = readback.Readback(self, self.links)
@@ -153,6 +165,7 @@ class LineLoop:
     def run(self) -> None:
         cpu0 = time.thread_time()
         cycle_start = time.perf_counter()
+        idle_turns = 0
         try:
             while not self._stop.is_set():
                 if not self._open and not self._reopen():
@@ -175,12 +188,23 @@ class LineLoop:
                         cycle_start = now
                     if link.online or time.perf_counter() >= link.next_probe:
                         poll(link)
+                        idle_turns = 0
+                    else:
+                        idle_turns += 1
+                        if idle_turns >= len(self.links) and not self._writes and not self._broadcast:
+                            self._idle_wait()  # a whole round with nothing to ask: do not spin
+                            idle_turns = 0
                 except LineDown as exc:
                     self._line_down(exc)
                 self.stats.cpu_s = time.thread_time() - cpu0
         finally:
             self.transport.close()
             self._open = False
+
+    def _idle_wait(self) -> None:
+        """Every console is offline and none is due for a probe: sleep until the first one is."""
+        soonest = min(link.next_probe for link in self.links)
+        self._stop.wait(min(max(soonest - time.perf_counter(), 0.0005), IDLE_WAIT_S))
 
     def _record_cycle(self, seconds: float) -> None:
         st = self.stats
@@ -194,8 +218,7 @@ class LineLoop:
                 len(self.links),
                 seconds * 1000,
             )
-        if len(st.cycle_s) < 100_000:
-            st.cycle_s.append(seconds)
+        st.cycle_s.append(seconds)
 
     def _reopen(self) -> bool:
         try:
@@ -204,6 +227,9 @@ class LineLoop:
             self.stats.errors["open"] += 1
             if self.stats.errors["open"] == 1:
                 log.error("line %s: %s (retrying every %.1f-%.0f s)", self.line_id, exc, REOPEN_MIN_S, REOPEN_MAX_S)
+            for link in self.links:  # never reached (the adapter is missing at start): the engine must know
+                if link.online:
+                    self._went_offline(link, "port cannot be opened")
             self._stop.wait(self._reopen_delay)
             self._reopen_delay = min(self._reopen_delay * 2, REOPEN_MAX_S)
             return False
@@ -213,7 +239,7 @@ class LineLoop:
             log.info("line %s: %s open, %d consoles", self.line_id, self.transport.name, len(self.links))
         self.stats.reopens += 1
         self._open = True
-        self._reopen_delay = REOPEN_MIN_S
+        self._opened_at = time.perf_counter()
         self.stats.garbage_bytes += self.transport.discard()
         return True
 
@@ -227,6 +253,13 @@ class LineLoop:
         for link in self.links:
             if link.online:
                 self._went_offline(link, "line down")
+        if time.perf_counter() - self._opened_at < REOPEN_SETTLED_S:
+            # it failed soon after opening (a gateway that accepts and drops, a flapping adapter):
+            # back off before the next try instead of reconnecting in a tight loop
+            self._stop.wait(self._reopen_delay)
+            self._reopen_delay = min(self._reopen_delay * 2, REOPEN_MAX_S)
+        else:
+            self._reopen_delay = REOPEN_MIN_S
 
     # --- inbox ------------------------------------------------------------------------------------
 
@@ -453,7 +486,9 @@ class LineLoop:
         log.warning("line %s: seat %d (unit %d) back online", self.line_id, link.seat, link.unit)
         link.online = True
         link.forget()
-        self.submit(ev.SeatCameOnline(seat=link.seat))
+        # Only unreachable, as far as we know: the console keeps its event numbering (a restart shows in
+        # STATUS.RESTARTED, and terminals.native reports that on its own).
+        self.submit(ev.SeatCameOnline(seat=link.seat, restarted=False))
         self._want_write(link)
 
     def _decode(self, link: ConsoleLink, regs: list[int]) -> bool:

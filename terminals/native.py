@@ -3,9 +3,12 @@
 ``LineLoop`` polls a native console with one read of STATUS, FIFO head, FIFO info and CARD_SEQ and
 hands a reply that differs from the previous one to :func:`decode`, which
 
-* notices a restart (STATUS.RESTARTED newly set): the console forgot its outputs and its event
-  numbering, so the seat is reported online again (the engine resets the seat's numbering) and
-  everything is rewritten (writing MODE clears the flag);
+* notices a restart (STATUS.RESTARTED newly set, or set when first seen): the console forgot its
+  outputs and its event numbering, so the seat is reported ``SeatCameOnline(restarted=True)`` (the
+  engine's duplicate check for the seat starts afresh) and everything is rewritten (writing MODE
+  clears the flag).  A console that was only unreachable is reported with ``restarted=False`` by the
+  line loop: it still holds events it numbered before, some journaled already, and those must stay
+  recognisable as duplicates when they are read again;
 * reports presence changes and a FIFO overflow (events the console itself lost: logged, counted);
 * reads the card (length + UID) when CARD_SEQ moved, and reports it inserted or removed;
 * takes the key events: the newest one comes with the poll (FIFO info), several are read in one
@@ -48,7 +51,11 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
             log.warning("line %s: seat %d console restarted", loop.line_id, link.seat)
             loop.stats.errors["restarted"] += 1
             link.forget()
-            loop.submit(ev.SeatCameOnline(seat=link.seat))  # resets the seat's event numbering
+        else:  # restarted before we first saw it (the hall powered up, or while it was offline)
+            log.info("line %s: seat %d console powered up", loop.line_id, link.seat)
+        # Its event numbering starts from zero again: the seat's duplicate check must start afresh, or
+        # its new events would pass for old ones.
+        loop.submit(ev.SeatCameOnline(seat=link.seat, restarted=True))
         loop._want_write(link)  # writing MODE clears RESTARTED
         previous = None
     if previous is None or (status ^ previous) & Status.PRESENCE:

@@ -106,7 +106,8 @@ def test_line_health_names_what_the_it_person_must_act_on() -> None:
     links[1].mic_online = False
     loop.stats.errors["timeout"] += 4
     loop.stats.errors["crc"] += 0  # a kind that never happened is not listed
-    loop.stats.cycle_s += [0.1, 0.3, 0.2]
+    for seconds in (0.1, 0.3, 0.2):
+        loop._record_cycle(seconds)
     assert line_health(loop) == (
         "line A: 2 of 3 consoles answering; cycle median 200.0 ms; 0 polls, 0 writes, 0 broadcasts; "
         "errors: timeout 4; offline seats 1; microphone units not answering at seats 2"

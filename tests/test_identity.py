@@ -170,6 +170,24 @@ def test_seat_offline_and_back() -> None:
     assert d.press(2, Key.YES) == (ChoiceAccepted(seat=2, option=0),)
 
 
+def test_a_console_back_from_unreachable_keeps_its_numbering_a_restarted_one_starts_afresh() -> None:
+    """Events the console numbered before an outage, read again after it, are duplicates; after a
+    restart the console counts from zero again and the same numbers are new presses."""
+    d = ready(5)
+    d.ok(ev.OpenVote(duration_s=0))
+    d.ok(ev.KeyPressed(seat=2, key=Key.YES, seq=7))
+    d.ok(ev.SeatWentOffline(seat=2))
+    d.ok(ev.SeatCameOnline(seat=2, restarted=False))  # a cable, an adapter: the FIFO is still there
+    d.card(2)
+    assert d.reject(ev.KeyPressed(seat=2, key=Key.YES, seq=7)).reason == "duplicate_event"
+    assert d.apply(ev.KeyPressed(seat=2, key=Key.NO, seq=8)) == (ChoiceAccepted(seat=2, option=1),)
+    d.ok(ev.SeatCameOnline(seat=2, restarted=True))  # power cut: numbering from zero
+    assert d.apply(ev.KeyPressed(seat=2, key=Key.YES, seq=1)) == (ChoiceAccepted(seat=2, option=0),)
+    # journals written before the field existed decode with the old meaning (a reset)
+    old = ev.decode_input(b'{"type":"SeatCameOnline","seat":2}')
+    assert old == ev.SeatCameOnline(seat=2, restarted=True)
+
+
 def test_seat_back_online_in_idle_and_registration_learns_mode() -> None:
     d = ready(5)
     d.ok(ev.SeatWentOffline(seat=1))

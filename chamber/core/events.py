@@ -54,7 +54,14 @@ class SeatWentOffline(_Input, frozen=True, tag=True):
 
 
 class SeatCameOnline(_Input, frozen=True, tag=True):
+    """A console answers again.  ``restarted``: it lost power meanwhile and counts its events from zero
+    again (STATUS.RESTARTED), so the seat's duplicate check starts afresh; False: it was only
+    unreachable (a cable, an adapter) and still holds the events it numbered before, some of them
+    journaled already, which must stay recognisable as duplicates.  (True is the default because
+    journals written before the field existed meant exactly that.)"""
+
     seat: int
+    restarted: bool = True
 
 
 class SecretBallotCast(_Input, frozen=True, tag=True):

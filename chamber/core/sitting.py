@@ -404,7 +404,8 @@ class Sitting:
         if seat is None:
             return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         seat.online = True
-        seat.last_seq = None  # a console that restarted counts its events from zero again
+        if e.restarted:
+            seat.last_seq = None  # a console that restarted counts its events from zero again
         return (self.mode(),)  # a console that was away learns the chamber's mode
 
     # --- sitting, agenda, registration --------------------------------------------------------------

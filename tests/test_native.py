@@ -1,0 +1,87 @@
+"""terminals.native on its own: a changed poll reply of a native console becomes the right events.
+
+A stub stands in for the line loop (it records what is submitted and what is queued for writing), so
+each case is one call of ``native.decode`` with the four registers of a poll reply.
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import Future
+from typing import Any
+
+from chamber.core import events as ev
+from chamber.core.values import Key
+from terminals import native
+from terminals.line import LineStats
+from terminals.links import ConsoleLink
+from terminals.registers import CARD_READ_COUNT, Status
+
+CARD_SEQ = 3
+
+
+class _Loop:
+    line_id = "T"
+
+    def __init__(self) -> None:
+        self.events: list[ev.Input] = []
+        self.writes: list[ConsoleLink] = []
+        self.reads: list[bytes] = []
+        self.stats = LineStats()
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+    def submit(self, event: ev.Input) -> Future[Any]:
+        self.events.append(event)
+        fut: Future[Any] = Future()
+        fut.set_result(None)
+        return fut
+
+    def _want_write(self, link: ConsoleLink) -> None:
+        self.writes.append(link)
+
+    def exchange(self, link: ConsoleLink, frame: bytes, parse: Any) -> Any:
+        self.reads.append(frame)
+        return [0] * CARD_READ_COUNT  # the card registers: no card in the slot
+
+
+def _decode(loop: _Loop, link: ConsoleLink, status: int, head: int = 1, count: int = 0, code: int = 0) -> bool:
+    return native.decode(loop, link, [status, head, count << 8 | code, CARD_SEQ])  # type: ignore[arg-type]
+
+
+def _link() -> ConsoleLink:
+    link = ConsoleLink(seat=4, unit=4)
+    link.card_seq = CARD_SEQ  # no card change in these replies
+    return link
+
+
+def test_a_console_that_powered_up_before_we_saw_it_resets_the_seat_numbering() -> None:
+    loop, link = _Loop(), _link()
+    assert _decode(loop, link, Status.RESTARTED | Status.PRESENCE)
+    assert loop.events == [ev.SeatCameOnline(seat=4, restarted=True), ev.PresenceChanged(seat=4, present=True)]
+    assert loop.writes == [link]  # MODE is written, which clears RESTARTED
+    assert loop.stats.errors["restarted"] == 0  # not a restart we saw happen
+
+
+def test_a_restart_seen_happen_is_counted_and_reported() -> None:
+    loop, link = _Loop(), _link()
+    assert _decode(loop, link, 0)
+    assert loop.events == [ev.PresenceChanged(seat=4, present=False)]  # no restart: numbering kept
+    loop.events.clear()
+    assert _decode(loop, link, Status.RESTARTED)
+    assert loop.events == [ev.SeatCameOnline(seat=4, restarted=True), ev.PresenceChanged(seat=4, present=False)]
+    assert loop.stats.errors["restarted"] == 1
+    assert len(loop.reads) == 1  # everything is read again after a restart, the card included
+    loop.events.clear()
+    assert _decode(loop, link, Status.RESTARTED)  # still flagged (MODE not yet written): once is enough
+    assert loop.events == []
+
+
+def test_key_events_go_to_the_engine_once_with_their_numbers() -> None:
+    loop, link = _Loop(), _link()
+    assert _decode(loop, link, 0, head=41, count=1, code=int(Key.YES))
+    assert loop.events[-1] == ev.KeyPressed(seat=4, key=Key.YES, seq=41)
+    assert link.taken == 41
+    n = len(loop.events)
+    assert _decode(loop, link, 0, head=41, count=1, code=int(Key.YES))  # not yet acknowledged: not again
+    assert len(loop.events) == n
+    assert loop._inbox.get_nowait() == ("ack", (link, 41))  # the engine's Future completed: ACK queued
