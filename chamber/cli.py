@@ -151,7 +151,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     assert isinstance(config, Config)
-    return run(config, simulate=args.simulate, wire_time=args.wire_time, open_sitting=args.open_sitting)
+    return run(
+        config,
+        simulate=args.simulate,
+        wire_time=args.wire_time,
+        open_sitting=args.open_sitting,
+        sim_http_port=args.sim_http_port,
+    )
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -274,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--simulate", action="store_true", help="start simulated consoles on virtual serial lines")
     p.add_argument("--wire-time", action="store_true", help="with --simulate: emulate RS-485 wire timing")
+    p.add_argument(
+        "--sim-http-port", type=int, default=0, help="with --simulate: press API port on 127.0.0.1 (0: a free one)"
+    )
     p.add_argument(
         "--open-sitting", action="store_true", help="open a sitting with the config's roster if none is open"
     )

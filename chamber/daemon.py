@@ -160,13 +160,21 @@ def start_controller(
     return controller
 
 
-def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open_sitting: bool = False) -> int:
+def run(
+    config: Config,
+    *,
+    simulate: bool = False,
+    wire_time: bool = False,
+    open_sitting: bool = False,
+    sim_http_port: int = 0,
+) -> int:
     # the libraries' start-up chatter (migration plugins, server banners) is not news to the IT person
     for noisy in ("alembic", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ports: dict[str, str] | None = None
     stoppers: list[Callable[[], None]] = []
     if simulate:
+        from hardware_sim.http_api import PressApi
         from hardware_sim.simulator import Simulator
 
         sim = Simulator(config, wire_time=wire_time)
@@ -175,6 +183,12 @@ def run(config: Config, *, simulate: bool = False, wire_time: bool = False, open
         ports = dict(sim.lines)
         for line_id, path in ports.items():
             log.info("simulated line %s on %s", line_id, path)
+        api = PressApi(sim, port=sim_http_port)
+        api.start()
+        stoppers.append(api.stop)
+        log.info(
+            "simulated consoles' press API on %s (chamber sim press --url %s --seat 1 --key yes)", api.url, api.url
+        )
     controller = start_controller(config, ports=ports, open_sitting=open_sitting)
     controller.stoppers.extend(stoppers)
     done = threading.Event()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from waiting import wait_for
@@ -46,6 +49,13 @@ def test_chamber_run_simulate_starts_journals_and_stops_on_sigterm(tmp_path: Pat
             break
         assert time.monotonic() < deadline, "".join(log)
     assert any("simulated line A" in line for line in log), "".join(log)
+    # the simulated chamber can be pressed: its press API is up and says where
+    [url] = [m.group(0) for line in log if (m := re.search(r"http://127\.0\.0\.1:\d+", line))]
+    deputy = load_config(cfg).deputies[0]
+    body = json.dumps({"seat": deputy.seat, "uid": deputy.cards[0]}).encode()
+    request = urllib.request.Request(url + "/card", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
     time.sleep(1.0)  # let the lines poll
     proc.send_signal(signal.SIGTERM)
     rest = proc.communicate(timeout=20)[1]
@@ -59,6 +69,7 @@ def test_chamber_run_simulate_starts_journals_and_stops_on_sigterm(tmp_path: Pat
         [uid] = journal.sittings()
         types = [r.type for r in journal.records(uid)]
         assert types[0] == "OpenSitting"
+        assert "CardInserted" in types  # the card put in through the press API reached the journal
         assert not journal.verify()
     finally:
         journal.close()
