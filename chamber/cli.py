@@ -111,6 +111,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "bus":
         from chamber.bench_bus import bench_bus
+        from chamber.config import STANDARD_BAUD_RATES
+
+        problems = [
+            "--lines must be 1 or more" if args.lines < 1 else "",
+            "--seats must be at least --lines" if args.seats < args.lines else "",
+            f"--baud must be one of {', '.join(map(str, STANDARD_BAUD_RATES))}"
+            if args.baud not in STANDARD_BAUD_RATES
+            else "",
+            "--fault-rate must be 0 … 1" if not 0.0 <= args.fault_rate <= 1.0 else "",
+            "--seconds must be more than 0" if args.seconds <= 0 else "",
+            "--sim-procs must be 1 or more" if args.sim_procs < 1 else "",
+        ]
+        if any(problems):
+            print("chamber bench bus: " + "; ".join(p for p in problems if p), file=sys.stderr)
+            return 2
 
         bus = bench_bus(
             seats=args.seats,
@@ -334,10 +349,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func
+    from chamber.journal import StoreUnavailable
+
     try:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except StoreUnavailable as exc:  # a wrong [store] url, a directory without rights, a server down
+        print(f"chamber: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from chamber.chain import GENESIS_HASH, JournalRecord, Problem, ProblemKind, check_chain, record_hash, span
 
@@ -83,6 +84,7 @@ __all__ = [
     "JournalRecord",
     "Problem",
     "ProblemKind",
+    "StoreUnavailable",
     "record_hash",
 ]
 
@@ -119,6 +121,10 @@ chain_head_table = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be opened or migrated (bad URL, missing directory rights, server down)."""
 
 
 class JournalConflict(RuntimeError):
@@ -158,6 +164,16 @@ class Journal:
     """The store of the journal: append (group commit, durable), read, verify."""
 
     def __init__(self, url: str) -> None:
+        try:
+            self._open(url)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            try:
+                shown = make_url(url).render_as_string(hide_password=True)
+            except Exception:  # an unparseable URL: say so without echoing it whole
+                shown = url.split("@")[-1]
+            raise StoreUnavailable(f"store {shown}: cannot open: {type(exc).__name__}: {exc}") from exc
+
+    def _open(self, url: str) -> None:
         parsed = make_url(url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}

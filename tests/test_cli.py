@@ -108,6 +108,30 @@ def test_bench_bus_prints_one_json_object(capsys: pytest.CaptureFixture[str]) ->
         assert result["ratio"] >= 1.0  # nothing polls faster than the wire allows
 
 
+def test_a_store_that_cannot_be_opened_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["journal", "verify", "--db", "sqlite:////proc/no-such-dir/chamber.db"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chamber: store sqlite:////proc/no-such-dir/chamber.db: cannot open:"), err
+    assert "Traceback" not in err
+    assert main(["journal", "verify", "--db", "postgresql://chamber:secret@127.0.0.1:1/x"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open" in err and "secret" not in err  # the password is not printed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lines", "0"], "--lines must be 1 or more"),
+        (["--fault-rate", "2"], "--fault-rate must be 0 … 1"),
+        (["--baud", "12345"], "--baud must be one of"),
+        (["--seats", "3", "--lines", "4"], "--seats must be at least --lines"),
+    ],
+)
+def test_bench_bus_refuses_bad_arguments(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert main(["bench", "bus", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_console_script_is_installed() -> None:
     exe = shutil.which("chamber") or str(Path(__import__("sys").executable).parent / "chamber")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
