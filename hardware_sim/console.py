@@ -262,7 +262,7 @@ class ConsoleModel:
             status |= r.Status.OVERFLOW
         if self._restarted:
             status |= r.Status.RESTARTED
-        return status
+        return status | (self._mode & 0b111) << r.MODE_ECHO_SHIFT
 
     def pending_count(self) -> int:
         """How many key events the console holds, not yet acknowledged (cheap: no decoding)."""

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hardware_sim.simulator import Simulator, parse_key
+from hardware_sim.wire import FAULT_NAMES
 
 MAX_BODY = 64 * 1024
 
@@ -183,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int)):
             raise ApiError('"unit" must be an integer or absent')
         if not body:
-            raise ApiError("give at least one fault: dead, crc_rate, drop_rate, slow_ms, noise_rate, garbage")
+            raise ApiError(f"give at least one fault: {', '.join((*FAULT_NAMES, 'garbage'))}")
         sim.set_fault(line, unit, **body)
         return {"line": line, "unit": unit, "set": sorted(body)}
 

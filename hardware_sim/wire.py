@@ -12,10 +12,12 @@ A line has two pty pairs.  The controller opens the slave end of the first (the 
    is counted in every console's ERR_CRC (every console on a bus hears every frame), a frame shorter
    than 4 bytes in ERR_FRAME; neither gets a reply.
 2. A broadcast (unit 0) is applied by the wire to every console model of the line directly
-   (``write_registers(..., broadcast=True)``: MODE and TEXT), with no reply; the bus then stays busy for
-   the datasheet's broadcast turnaround (4 ms) when wire time is emulated.
+   (``write_registers(..., broadcast=True)``: MODE and TEXT), with no reply, except to a console whose
+   ``miss_rate`` draw says it did not hear it; the bus then stays busy for the datasheet's broadcast
+   turnaround (4 ms) when wire time is emulated.
 3. A request for a unit that is not on the line, or for a console that is powered off or has the
-   ``dead`` fault, gets no reply (on RS-485 nobody answers).  Anything else is forwarded at once to the
+   ``dead`` fault, or that misses the request (``miss_rate``: it never heard it, so it neither acts
+   nor answers), gets no reply (on RS-485 nobody answers).  Anything else is forwarded at once to the
    pymodbus server; the wire reads the reply (length from the function code again) and applies the
    faults: ``drop_rate`` (the reply vanishes — the console did act on the request), ``crc_rate`` (one
    byte of the reply is flipped), ``noise_rate`` (a burst of random bytes reaches the controller
@@ -57,9 +59,9 @@ from pymodbus.constants import ExcCodes
 
 from terminals import registers as r
 
-FAULT_NAMES = ("dead", "crc_rate", "drop_rate", "slow_ms", "noise_rate")
+FAULT_NAMES = ("dead", "crc_rate", "drop_rate", "slow_ms", "noise_rate", "miss_rate")
 #: Kinds counted in ``stats()["faults"]`` (``powered_off``: a request to a console switched off).
-FAULT_KINDS = ("dead", "crc", "drop", "slow", "noise", "garbage", "powered_off")
+FAULT_KINDS = ("dead", "crc", "drop", "slow", "noise", "miss", "garbage", "powered_off")
 #: How long the wire waits for the pymodbus server to answer before giving up (it answers in < 1 ms).
 SERVER_TIMEOUT_S = 0.5
 #: Random bytes in a noise burst, inclusive range.
@@ -141,6 +143,7 @@ class Faults:
     drop_rate: float = 0.0
     slow_ms: float = 0.0
     noise_rate: float = 0.0
+    miss_rate: float = 0.0  # the console does not hear a frame meant for it (or a broadcast): no action, no reply
 
 
 def _checked(name: str, value: object) -> bool | float:
@@ -226,7 +229,7 @@ class Wire(threading.Thread):
     def set_faults(self, unit: int | None = None, **faults: object) -> None:
         """Set faults of the whole line (``unit=None``) or of one unit (overrides the line's values).
 
-        Keys: dead, crc_rate, drop_rate, slow_ms, noise_rate, and garbage (one-shot: bytes, a hex
+        Keys: dead, crc_rate, drop_rate, slow_ms, noise_rate, miss_rate, and garbage (one-shot: bytes, a hex
         string, or a number of random bytes).  Raises ValueError on unknown keys or bad values.
         """
         garbage = faults.pop("garbage", None)
@@ -401,6 +404,10 @@ class Wire(threading.Thread):
             self._count(dead=1)
             self._idle_after(req_end)
             return
+        if faults.miss_rate and self._rng.random() < faults.miss_rate:
+            self._count(miss=1)  # noise on its stretch of cable: the console never saw the request
+            self._idle_after(req_end)
+            return
         reply = self._ask_server(frame)
         if reply is None:
             self._idle_after(req_end)
@@ -464,6 +471,10 @@ class Wire(threading.Thread):
                 values = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
         for console in self._consoles.values():
             if values and console.powered and not self.faults(console.unit).dead:
+                miss = self.faults(console.unit).miss_rate
+                if miss and self._rng.random() < miss:
+                    self._count(miss=1)
+                    continue
                 console.write_registers(address, values, broadcast=True)
         if self.wire_time:
             start = max(self._arrival, self.bus_free_at)

@@ -289,6 +289,7 @@ class LineLoop:
             for link in self.links:
                 if link.set_mode(word) or not self._broadcasts:  # then each console gets a write of its own
                     self._want_write(link)
+                link.last_reply = None  # decode the next poll: its MODE_ECHO shows a missed broadcast
             if self._broadcasts:
                 self._broadcast[HR_MODE] = [word]
             return

@@ -10,6 +10,9 @@ hands a reply that differs from the previous one to :func:`decode`, which
   line loop: it still holds events it numbered before, some journaled already, and those must stay
   recognisable as duplicates when they are read again;
 * reports presence changes and a FIFO overflow (events the console itself lost: logged, counted);
+* checks STATUS.MODE_ECHO against the mode the console was sent: one that missed a MODE broadcast
+  gets MODE and its outputs written to it alone (the loop decodes every console's first poll after a
+  mode change, so an unchanged reply cannot hide that);
 * reads the card (length + UID) when CARD_SEQ moved, and reports it inserted or removed;
 * takes the key events: the newest one comes with the poll (FIFO info), several are read in one
   more request.  Each goes to the engine with its console sequence number; events already handed
@@ -32,7 +35,16 @@ from chamber.core import events as ev
 from chamber.core.values import Key
 from terminals import rtu
 from terminals.links import ConsoleLink
-from terminals.registers import CARD_READ_COUNT, FIFO_SIZE, IR_CARD_LEN, IR_FIFO, Status, decode_uid, seq_after
+from terminals.registers import (
+    CARD_READ_COUNT,
+    FIFO_SIZE,
+    IR_CARD_LEN,
+    IR_FIFO,
+    Status,
+    decode_uid,
+    mode_echo,
+    seq_after,
+)
 
 if TYPE_CHECKING:
     from terminals.line import LineLoop
@@ -64,6 +76,13 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
         log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", loop.line_id, link.seat)
         link.errors["overflow"] += 1
     link.status = status
+    written = link.written
+    if written is not None and written[3] == link.mode and mode_echo(status) != link.mode & 0b111:
+        # We wrote or broadcast this mode, and the console is not in it: it missed the broadcast.
+        log.warning("line %s: seat %d missed the mode broadcast: writing it to the console", loop.line_id, link.seat)
+        loop.stats.errors["mode_missed"] += 1
+        link.written = None  # everything is written again, MODE first
+        loop._want_write(link)
     if card_seq != link.card_seq:
         card = loop.exchange(link, rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT), rtu.parse_registers)
         if card is None:

@@ -69,6 +69,7 @@ class Status(enum.IntFlag):
     PRESENCE = 1 << 1  # the presence sensor is held
     MIC_ON = 1 << 2  # the microphone is live (feedback of HR_MIC)
     OVERFLOW = 1 << 8  # the FIFO overflowed since the last ACK (events were lost at the console)
+    MODE_ECHO = 0b111 << 12  # bits 12-14: the low 3 bits of the MODE the console is in
     RESTARTED = 1 << 15  # set at power-up; cleared by the first write of HR_MODE
 
 
@@ -104,6 +105,14 @@ class Caps(enum.IntFlag):
     TEXT = 1 << 3
     RATING_KEYS = 1 << 4
     CHAIR_KEYS = 1 << 5
+
+
+MODE_ECHO_SHIFT = 12
+
+
+def mode_echo(status: int) -> int:
+    """The mode number the console reports being in (STATUS bits 12-14)."""
+    return (status >> MODE_ECHO_SHIFT) & 0b111
 
 
 def mode_word(mode: Mode, proposals: int = 0) -> int:

@@ -193,16 +193,49 @@ def test_dead_console_during_a_vote_is_flagged_and_the_others_vote_on(
     assert engine.sitting.results[1].counts == (len(seats) - 1, 1, 0)
 
 
+def test_a_console_that_misses_the_mode_broadcast_is_put_right(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    """A broadcast has no reply; the console's MODE_ECHO in the next poll shows that it did not hear it."""
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    deaf = sorted(cards)[0]
+    line, unit = sim.line_of(deaf), sim.console(deaf).unit
+    wait_for(lambda: all(sim.console(s).state().mode == Mode.IDLE for s in cards), what="registration closed")
+    broadcasts = int(sim.stats()[line]["broadcasts"])  # type: ignore[call-overload]
+
+    def hook(to: int, frame: bytes) -> None:  # runs on the wire thread before each request is served
+        if to == 0:  # the broadcast: this one console will not hear it
+            sim.set_fault(line, unit, miss_rate=1.0)
+        elif to == unit:  # the controller turns to the console itself: it hears again
+            sim.clear_faults(line, unit)
+
+    sim.set_request_hook(line, hook)
+    try:
+        assert ctl.engine.execute(ev.OpenVote(duration_s=0)).accepted
+        wait_for(lambda: sim.stats()[line]["faults"]["miss"] >= 1, what="the broadcast missed")  # type: ignore[index]
+        wait_for(lambda: sim.console(deaf).state().mode == Mode.VOTE_YES_NO, what="the mode written to it alone")
+    finally:
+        sim.set_request_hook(line, None)
+        sim.clear_faults(line, unit)
+    assert int(sim.stats()[line]["broadcasts"]) == broadcasts + 1, broadcasts  # type: ignore[call-overload]
+    assert ctl.lines[line].stats.errors["mode_missed"] == 1
+    assert all(sim.console(s).state().mode == Mode.VOTE_YES_NO for s in cards)
+    assert sim.press(deaf, Key.YES)
+    wait_for(lambda: ctl.engine.snapshot().vote.cast == 1, what="its vote")  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     "faults",
     [
         {"crc_rate": 0.3},
         {"drop_rate": 0.3},
         {"noise_rate": 0.3},
+        {"miss_rate": 0.2},
         {"slow_ms": 20.0},
         {"garbage": 64},
     ],
-    ids=["crc", "drop", "noise", "slow", "garbage"],
+    ids=["crc", "drop", "noise", "miss", "slow", "garbage"],
 )
 def test_bus_faults_lose_no_press(
     chamber: tuple[Simulator, Controller], config: Config, faults: dict[str, object]
