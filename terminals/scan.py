@@ -224,7 +224,7 @@ class ScanTarget:
     timeout_s: float = 0.05
     units: list[int] = field(default_factory=list)
     configured: dict[int, str] = field(default_factory=dict)  # unit -> "seat 5"
-    expected_types: dict[int, str] = field(default_factory=dict)  # unit -> "seat", "chair", "mic_unit"
+    expected_types: dict[int, str] = field(default_factory=dict)  # unit -> "seat", "chair", "mic_unit", "generic"
 
     @property
     def where(self) -> str:
@@ -321,7 +321,7 @@ def plan_scan(
         expected: dict[int, str] = {}
         for seat in config.seats_on(item.id):
             configured[seat.unit] = f"seat {seat.id}" + (" (chair)" if seat.chair else "")
-            expected[seat.unit] = "chair" if seat.chair else "seat"
+            expected[seat.unit] = "generic" if seat.generic else "chair" if seat.chair else "seat"
             if seat.mic_unit is not None and seat.mic_unit != seat.unit:
                 configured[seat.mic_unit] = f"seat {seat.id} microphone"
                 expected[seat.mic_unit] = "mic_unit"
@@ -368,6 +368,10 @@ def run_target(target: ScanTarget, attempts: int = 2) -> LineReport:
             report.unexpected.append(info.unit)
         elif info.seat is not None and not info.present:
             report.missing.append(f"{info.seat} (unit {info.unit})")
+        elif info.seat is not None and target.expected_types.get(info.unit) == "generic":
+            if info.native:  # a module is expected: anything that answers but is not a native console fits
+                report.wrong_kind.append(f"{info.seat} (unit {info.unit}): the config expects a generic DI/DO "
+                                         "module, a native console answers")  # fmt: skip
         elif info.seat is not None and not info.native:
             report.wrong_kind.append(f"{info.seat} (unit {info.unit}): {NOT_NATIVE}")
         elif info.seat is not None and info.device_type != target.expected_types.get(info.unit, info.device_type):

@@ -235,3 +235,22 @@ def test_cli_line_down_is_reported(capsys: pytest.CaptureFixture[str], tmp_path:
     assert data["ok"] is False and "cannot open" in data["lines"][0]["error"]
     assert main(["scan", "--port", missing, "--units", "1"]) == 1
     assert "LINE DOWN" in capsys.readouterr().out
+
+
+def test_generic_modules_where_the_config_puts_them_are_no_wrong_device(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from test_generic import CONFIG  # line M: modules 1-3, native 4 and the chair 5; line G: modules 1-2
+
+    path = tmp_path / "council.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    module = {a: 0 for a in range(8)}  # answers with an exception to the native identity read
+    line_m = FakeLine({1: dict(module), 2: dict(module), 3: dict(module), 4: native_console()})
+    line_m.consoles[5] = native_console(device_type=reg.DeviceType.CHAIR)
+    _fake_lines(monkeypatch, {"M": line_m, "G": FakeLine({1: dict(module), 2: dict(module)})})
+    assert main(["scan", "--config", str(path)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    line_m.consoles[2] = native_console()  # a native console where the config puts a module
+    assert main(["scan", "--config", str(path), "--line", "M"]) == 1
+    out = capsys.readouterr().out
+    assert "WRONG DEVICE: seat 2 (unit 2): the config expects a generic DI/DO module, a native console answers" in out
