@@ -21,7 +21,9 @@ A line has two pty pairs.  The controller opens the slave end of the first (the 
    pymodbus server; the wire reads the reply (length from the function code again) and applies the
    faults: ``drop_rate`` (the reply vanishes — the console did act on the request), ``crc_rate`` (one
    byte of the reply is flipped), ``noise_rate`` (a burst of random bytes reaches the controller
-   before the reply, then a 3.5-character silence), ``slow_ms`` (extra turnaround).
+   before the reply, then a 3.5-character silence), ``slow_ms`` (extra turnaround),
+   ``wrong_unit_rate`` (the reply names another unit), ``exception_rate`` (exception 04 instead of the
+   reply) and ``truncate_rate`` (the reply stops short).
 4. Delivery.  Without wire emulation the reply is written to the controller immediately (plus
    ``slow_ms``).  With ``wire_time=True`` the wire keeps a clock of the bus::
 
@@ -59,9 +61,31 @@ from pymodbus.constants import ExcCodes
 
 from terminals import registers as r
 
-FAULT_NAMES = ("dead", "crc_rate", "drop_rate", "slow_ms", "noise_rate", "miss_rate")
+FAULT_NAMES = (
+    "dead",
+    "crc_rate",
+    "drop_rate",
+    "slow_ms",
+    "noise_rate",
+    "miss_rate",
+    "wrong_unit_rate",
+    "exception_rate",
+    "truncate_rate",
+)
 #: Kinds counted in ``stats()["faults"]`` (``powered_off``: a request to a console switched off).
-FAULT_KINDS = ("dead", "crc", "drop", "slow", "noise", "miss", "garbage", "powered_off")
+FAULT_KINDS = (
+    "dead",
+    "crc",
+    "drop",
+    "slow",
+    "noise",
+    "miss",
+    "wrong_unit",
+    "exception",
+    "truncate",
+    "garbage",
+    "powered_off",
+)
 #: How long the wire waits for the pymodbus server to answer before giving up (it answers in < 1 ms).
 SERVER_TIMEOUT_S = 0.5
 #: Random bytes in a noise burst, inclusive range.
@@ -144,6 +168,9 @@ class Faults:
     slow_ms: float = 0.0
     noise_rate: float = 0.0
     miss_rate: float = 0.0  # the console does not hear a frame meant for it (or a broadcast): no action, no reply
+    wrong_unit_rate: float = 0.0  # the reply carries another unit id (two consoles set to one id, a stale id)
+    exception_rate: float = 0.0  # the console answers with exception 04 (device failure) instead
+    truncate_rate: float = 0.0  # the reply stops short (a console reset mid-reply, a break in the cable)
 
 
 def _checked(name: str, value: object) -> bool | float:
@@ -229,7 +256,7 @@ class Wire(threading.Thread):
     def set_faults(self, unit: int | None = None, **faults: object) -> None:
         """Set faults of the whole line (``unit=None``) or of one unit (overrides the line's values).
 
-        Keys: dead, crc_rate, drop_rate, slow_ms, noise_rate, miss_rate, and garbage (one-shot: bytes, a hex
+        Keys: the names in FAULT_NAMES, and garbage (one-shot: bytes, a hex
         string, or a number of random bytes).  Raises ValueError on unknown keys or bad values.
         """
         garbage = faults.pop("garbage", None)
@@ -417,6 +444,17 @@ class Wire(threading.Thread):
             self._count(drop=1)
             self._idle_after(req_end)
             return
+        if faults.wrong_unit_rate and rng.random() < faults.wrong_unit_rate:
+            self._count(wrong_unit=1)
+            other = unit % 247 + 1
+            reply = bytes((other,)) + reply[1:-2] + crc16(bytes((other,)) + reply[1:-2])
+        if faults.exception_rate and rng.random() < faults.exception_rate:
+            self._count(exception=1)
+            body = bytes((reply[0], frame[1] | 0x80, 0x04))
+            reply = body + crc16(body)
+        if faults.truncate_rate and rng.random() < faults.truncate_rate:
+            self._count(truncate=1)
+            reply = reply[: rng.randrange(1, len(reply))]
         if faults.crc_rate and rng.random() < faults.crc_rate:
             self._count(crc=1)
             i = rng.randrange(len(reply))

@@ -232,10 +232,13 @@ def test_a_console_that_misses_the_mode_broadcast_is_put_right(
         {"drop_rate": 0.3},
         {"noise_rate": 0.3},
         {"miss_rate": 0.2},
+        {"wrong_unit_rate": 0.2},
+        {"exception_rate": 0.2},
+        {"truncate_rate": 0.2},
         {"slow_ms": 20.0},
         {"garbage": 64},
     ],
-    ids=["crc", "drop", "noise", "miss", "slow", "garbage"],
+    ids=["crc", "drop", "noise", "miss", "wrong_unit", "exception", "truncate", "slow", "garbage"],
 )
 def test_bus_faults_lose_no_press(
     chamber: tuple[Simulator, Controller], config: Config, faults: dict[str, object]
@@ -270,5 +273,8 @@ def test_bus_faults_lose_no_press(
         assert ctl.lines[line].stats.garbage_bytes > 0 or sum(errors.values()) > 0
     else:
         assert sum(errors.values()) > 0  # the faults were seen and counted
+    for kind in ("wrong_unit", "exception"):
+        if f"{kind}_rate" in faults:
+            assert errors[kind] > 0  # counted under the controller's own name for it
     # a console that failed every retry was flagged offline meanwhile; with the faults gone all are back
     wait_for(lambda: all(s.online for s in engine.snapshot().seats), timeout=20, what="every seat online")
