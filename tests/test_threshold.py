@@ -32,13 +32,21 @@ THREE_QUARTERS = Threshold(num=3, den=4, base=Base.COMPOSITION, strict=False)
         (Threshold(num=2, den=3, strict=True), 42, 29),
         (Threshold(num=1, den=1, strict=False), 43, 43),
         (HALF, 0, 1),
-        (TWO_THIRDS, 0, 0),
+        (TWO_THIRDS, 0, 1),  # at least 2/3 of nobody: still one vote in favour is needed
+        (Threshold(num=1, den=2, strict=False, base=Base.CAST), 0, 1),
     ],
 )
 def test_required_table(threshold: Threshold, composition: int, required: int) -> None:
     assert threshold.required(composition) == required
     assert threshold.passes(required, composition)
     assert not threshold.passes(required - 1, composition)
+
+
+def test_nobody_voting_adopts_nothing() -> None:
+    at_least_half_of_cast = Threshold(num=1, den=2, strict=False, base=Base.CAST)
+    assert not at_least_half_of_cast.passes(0, 0)  # no presses at all
+    assert not Threshold(num=1, den=2, strict=False, base=Base.CAST_WITHOUT_ABSTENTIONS).passes(0, 0)  # all abstain
+    assert at_least_half_of_cast.passes(1, 1)
 
 
 @pytest.mark.parametrize(("count", "passes"), [(21, False), (22, True), (43, True), (0, False)])
@@ -144,9 +152,11 @@ def test_required_is_smallest_passing_count(q: int, p_frac: Fraction, b: int, st
     fraction = Fraction(p, q)
 
     def exact(count: int) -> bool:
-        share = Fraction(count) if b == 0 else Fraction(count, b)
+        if count < 1:  # a decision needs at least one vote in favour, whatever the fraction
+            return False
         if b == 0:  # count/0 is undefined: compare count with p/q * 0 = 0
-            return count > 0 if strict else count >= 0
+            return count > 0
+        share = Fraction(count, b)
         return share > fraction if strict else share >= fraction
 
     assert exact(n)

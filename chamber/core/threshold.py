@@ -4,7 +4,9 @@ A threshold is a fraction p/q of a base (composition, registered, cast, cast
 without abstentions), either strict ("more than") or not ("at least").
 ``required(base)`` gives the smallest whole number of votes that passes; no
 floating point is involved anywhere, so "more than half of 43" is 22 and "at
-least two thirds of 43" is 29 on every machine.
+least two thirds of 43" is 29 on every machine.  A decision always needs at
+least one vote in favour: "at least half of those who voted" when nobody voted
+(or everybody abstained, for the base without abstentions) is not adopted.
 """
 
 from __future__ import annotations
@@ -25,16 +27,14 @@ class Threshold(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"threshold fraction must satisfy 0 < p <= q, got {self.num}/{self.den}")
 
     def required(self, base_value: int) -> int:
-        """The smallest count n with n/base > p/q (strict) or n/base >= p/q."""
+        """The smallest count n >= 1 with n/base > p/q (strict) or n/base >= p/q."""
         p, q = self.num, self.den
         if self.strict:
             return (p * base_value) // q + 1
-        return -((-p * base_value) // q)  # ceil without floats
+        return max(1, -((-p * base_value) // q))  # ceil without floats; never 0: nobody voting adopts nothing
 
     def passes(self, count: int, base_value: int) -> bool:
-        if self.strict:
-            return count * self.den > self.num * base_value
-        return count * self.den >= self.num * base_value
+        return count >= self.required(base_value)
 
     def describe(self) -> str:
         """English description, e.g. 'more than 1/2 of composition'."""
