@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("sim", help="run the hardware simulator alone (options: chamber sim -- --help)")
+    p = sub.add_parser("sim", help="run the hardware simulator alone (options: chamber sim --help)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sim)
 
@@ -343,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:  # the simulator's own options, untouched (argparse would take "--config" as ours)
+        from hardware_sim.__main__ import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,

@@ -132,6 +132,14 @@ def test_bench_bus_refuses_bad_arguments(capsys: pytest.CaptureFixture[str], arg
     assert message in capsys.readouterr().err
 
 
+def test_sim_takes_its_own_options_as_the_readme_writes_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["sim", "--config", str(tmp_path / "missing.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.toml" in err and "unrecognized arguments" not in err
+
+
 def test_console_script_is_installed() -> None:
     exe = shutil.which("chamber") or str(Path(__import__("sys").executable).parent / "chamber")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
