@@ -7,8 +7,14 @@ APT_PKGS := postgresql mbpoll
 
 .PHONY: demo test lint types pytest venv sysdeps bench clean
 
+# apt-get as root, or through sudo for a user who may
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+# Debian's own python3 makes a venv only with the python3-venv package: install it when missing.
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); echo "installing python3-venv"; \
+	  $(APT) update -qq && $(APT) install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
@@ -21,7 +27,7 @@ sysdeps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  $(APT) update -qq && $(APT) install -y -qq $$missing >/dev/null; \
 	fi
 
 demo: venv
