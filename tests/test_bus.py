@@ -60,6 +60,10 @@ def carded_and_registered(sim: Simulator, ctl: Controller, config: Config) -> di
         assert sim.press(seat, Key.REGISTER)
     wait_for(lambda: engine.snapshot().registered == len(cards), what="registrations")
     assert engine.execute(ev.CloseRegistration()).accepted
+    # Let the loops finish writing the registration LEDs and ACKs, so that a test which follows starts
+    # on a quiet line (a write still queued would carry the next MODE to its console by itself).
+    wait_for(lambda: all(sim.console(s).state().leds & Led.REGISTERED for s in cards), what="registration LEDs lit")
+    wait_for(lambda: not any(link.dirty for loop in ctl.lines.values() for link in loop.links), what="writes done")
     return cards
 
 
