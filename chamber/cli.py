@@ -53,9 +53,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_journal_verify(args: argparse.Namespace) -> int:
     from chamber.journal import Journal
 
-    journal = Journal(_store_url(args))
+    journal = Journal(_store_url(args), create=False)
     try:
-        sittings = [args.sitting] if args.sitting else journal.sittings()
+        known = journal.all_sittings()
+        if args.sitting and args.sitting not in known:
+            print(f"sitting {args.sitting}: no such sitting in this journal", file=sys.stderr)
+            return 1
+        sittings = [args.sitting] if args.sitting else known
         bad = 0
         for uid in sittings:
             problems = journal.verify(uid)
@@ -83,25 +87,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from chamber.journal import Journal
     from chamber.report import describe
 
-    journal = Journal(_store_url(args))
+    journal = Journal(_store_url(args), create=False)
     try:
-        sittings = journal.sittings()
-        uid = args.sitting or (sittings[-1] if sittings else None)
+        known = journal.all_sittings()
+        uid = args.sitting or (known[-1] if known else None)
         if uid is None:
             print("the journal holds no sittings", file=sys.stderr)
             return 1
+        if uid not in known:
+            print(f"sitting {uid}: no such sitting in this journal", file=sys.stderr)
+            return 1
+        problems = journal.verify(uid)
+        if problems:
+            # A state computed from a journal that was tampered with is not the sitting's state.
+            print(f"sitting {uid}: the journal fails verification ({len(problems)} problem(s)):", file=sys.stderr)
+            for p in problems:
+                print(f"  seq {p.seq}: {p.kind}: {p.message}", file=sys.stderr)
+            if not args.force:
+                print("not replayed; --force replays it anyway", file=sys.stderr)
+                return 1
         sitting = Sitting()
         count = 0
         for rec in journal.records(uid):
-            sitting.apply(decode_input(rec.payload), rec.at_ms)
+            try:
+                event = decode_input(rec.payload)
+            except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+                print(f"sitting {uid}: record {rec.seq} ({rec.type}) cannot be decoded: {exc}", file=sys.stderr)
+                return 1
+            sitting.apply(event, rec.at_ms)
             count += 1
         snap = sitting.snapshot()
         if args.json:
             sys.stdout.write(msgspec.json.encode(snap).decode() + "\n")
         else:
-            print(f"sitting {uid}: {count} records replayed")
+            print(f"sitting {uid}: {count} records replayed{' (journal NOT intact)' if problems else ''}")
             print(describe(sitting))
-        return 0
+        return 1 if problems else 0
     finally:
         journal.close()
 
@@ -272,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="print the state a sitting's journal leads to")
     store_args(p)
     p.add_argument("--json", action="store_true", help="print the full snapshot as JSON")
+    p.add_argument("--force", action="store_true", help="replay a journal that fails verification (exit 1 still)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("bench", help="benchmarks printing JSON")

@@ -96,6 +96,12 @@ class Engine:
     def recover(self) -> int:
         """Replay the newest unfinished sitting from the journal; returns the records replayed."""
         sittings = self.journal.sittings()
+        unlisted = [uid for uid in self.journal.all_sittings() if uid not in sittings]
+        if unlisted:  # a sitting's row is written with its first record: a missing one was deleted
+            raise EngineError(
+                f"the journal holds records of sitting(s) {', '.join(unlisted)} missing from its list of "
+                "sittings; refusing to start (chamber journal verify shows the details)"
+            )
         if not sittings:
             return 0
         uid = sittings[-1]

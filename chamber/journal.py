@@ -163,9 +163,11 @@ def _check_text(what: str, value: object) -> str:
 class Journal:
     """The store of the journal: append (group commit, durable), read, verify."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the store at ``url``; with ``create=False`` (the audit tools) a SQLite file that does not
+        exist is an error rather than a new, empty journal that would verify as intact."""
         try:
-            self._open(url)
+            self._open(url, create)
         except (SQLAlchemyError, OSError, ValueError) as exc:
             try:
                 shown = make_url(url).render_as_string(hide_password=True)
@@ -173,14 +175,17 @@ class Journal:
                 shown = url.split("@")[-1]
             raise StoreUnavailable(f"store {shown}: cannot open: {type(exc).__name__}: {exc}") from exc
 
-    def _open(self, url: str) -> None:
+    def _open(self, url: str, create: bool) -> None:
         parsed = make_url(url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self._is_sqlite:
             database = parsed.database
             if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                path = Path(database).expanduser()
+                if not create and not path.is_file():
+                    raise FileNotFoundError(f"no journal database at {path}")
+                path.parent.mkdir(parents=True, exist_ok=True)
         elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
             connect_args["options"] = "-c synchronous_commit=on"
         self._engine: Engine = create_engine(url, connect_args=connect_args)
@@ -348,22 +353,19 @@ class Journal:
 
     # -- verification --------------------------------------------------------------------------------
 
+    def all_sittings(self) -> list[str]:
+        """Every sitting the store knows of: those listed, in creation order, then any that have records
+        or a chain head but no row in the sittings table (the row was deleted: a verifier must see them)."""
+        with self._engine.connect() as conn:
+            listed = list(conn.execute(select(sittings_table.c.uid).order_by(sittings_table.c.ord)).scalars())
+            others = set(
+                conn.execute(union(select(journal_table.c.sitting), select(chain_head_table.c.sitting))).scalars()
+            )
+        return listed + sorted(others - set(listed))
+
     def verify(self, sitting: str | None = None) -> list[Problem]:
         """Recompute every hash and check every link; an empty list means the journal is intact."""
-        if sitting is None:
-            with self._engine.connect() as conn:
-                listed = list(conn.execute(select(sittings_table.c.uid).order_by(sittings_table.c.ord)).scalars())
-                others = sorted(
-                    set(
-                        conn.execute(
-                            union(select(journal_table.c.sitting), select(chain_head_table.c.sitting))
-                        ).scalars()
-                    )
-                    - set(listed)
-                )
-            names = listed + others
-        else:
-            names = [sitting]
+        names = self.all_sittings() if sitting is None else [sitting]
         problems: list[Problem] = []
         for name in names:
             problems.extend(self._verify_one(name))

@@ -155,3 +155,75 @@ def test_bus_demo_runs_the_sitting_through_simulated_consoles(
     assert "ПРИЙНЯТО" in out and "time_limit" in out
     assert "пульт / console" in out  # LEDs read back from a simulated console's registers
     assert "replayed state equals live state: так / yes" in out
+
+
+def demo_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--config", str(ROOT / "config.toml"), "--db", url, "--fast"]) == 0
+    capsys.readouterr()
+    return url
+
+
+def test_verify_and_replay_of_a_sitting_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = demo_journal(tmp_path, capsys)
+    assert main(["journal", "verify", "--db", url, "--sitting", "nope"]) == 1
+    assert "sitting nope: no such sitting" in capsys.readouterr().err
+    assert main(["replay", "--db", url, "--sitting", "nope"]) == 1
+    assert "sitting nope: no such sitting" in capsys.readouterr().err
+
+
+def test_audit_tools_do_not_create_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped path must not verify as an intact, empty journal (nor leave a new file behind)."""
+    missing = tmp_path / "var" / "typo.db"
+    for command in (["journal", "verify"], ["replay"]):
+        assert main([*command, "--db", f"sqlite:///{missing}"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot open" in err and f"no journal database at {missing}" in err, err
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_replay_refuses_a_tampered_journal_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = demo_journal(tmp_path, capsys)
+    from chamber.journal import Journal
+
+    journal = Journal(url)
+    with journal.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM journal WHERE seq = 5")
+    journal.close()
+    assert main(["replay", "--db", url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "fails verification" in captured.err and "seq 5: removed" in captured.err
+    assert "--force" in captured.err
+    assert main(["replay", "--db", url, "--force"]) == 1  # replayed, but still not a clean result
+    captured = capsys.readouterr()
+    assert "records replayed (journal NOT intact)" in captured.out
+
+
+def test_replay_of_a_record_that_cannot_be_decoded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A payload changed together with its hashes (a forger who knows the scheme, or a codec bug)
+    passes the chain; replay must still end in a message, not a traceback."""
+    url = demo_journal(tmp_path, capsys)
+    from chamber.chain import record_hash
+    from chamber.journal import Journal
+
+    journal = Journal(url)
+    uid = journal.sittings()[-1]
+    records = list(journal.records(uid))
+    with journal.engine.begin() as conn:
+        prev = records[2].prev_hash
+        for i, rec in enumerate(records[2:], start=2):
+            payload = b'{"type":"NoSuchEvent"}' if i == 2 else rec.payload
+            digest = record_hash(prev, uid, rec.seq, rec.at_ms, rec.type, payload)
+            conn.exec_driver_sql(
+                "UPDATE journal SET payload = ?, prev_hash = ?, hash = ? WHERE sitting = ? AND seq = ?",
+                (payload, prev, digest, uid, rec.seq),
+            )
+            prev = digest
+        conn.exec_driver_sql("UPDATE chain_head SET hash = ? WHERE sitting = ?", (prev, uid))
+    journal.close()
+    assert main(["journal", "verify", "--db", url]) == 0  # the chain itself is consistent
+    capsys.readouterr()
+    assert main(["replay", "--db", url]) == 1
+    err = capsys.readouterr().err
+    assert f"record {records[2].seq} ({records[2].type}) cannot be decoded" in err and "Traceback" not in err

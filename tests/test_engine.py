@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -213,6 +215,26 @@ def test_refuses_to_resume_a_tampered_journal(tmp_path: Path) -> None:
     journal2 = Journal(url)
     try:
         with pytest.raises(EngineError, match="fails verification"):
+            Engine(journal2, clock=clock).recover()
+    finally:
+        journal2.close()
+
+
+def test_refuses_to_start_when_a_sittings_row_was_deleted(tmp_path: Path) -> None:
+    """Deleting the row of the open sitting would make the engine start afresh and drop its votes."""
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    clock = Clock()
+    engine, journal = started(url, clock)
+    prepare(engine, clock)
+    engine.stop()
+    uid = journal.sittings()[-1]
+    journal.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "j.db")) as db, db:  # foreign keys off, as a forger has them
+        db.execute("DELETE FROM sittings WHERE uid = ?", (uid,))
+    journal2 = Journal(url)
+    try:
+        assert journal2.sittings() == [] and journal2.all_sittings() == [uid]
+        with pytest.raises(EngineError, match=f"{uid} missing from its list of sittings"):
             Engine(journal2, clock=clock).recover()
     finally:
         journal2.close()
