@@ -235,3 +235,26 @@ def test_reopened_sitting_starts_from_nothing() -> None:
     assert snap.rounds == ()
     assert snap.vote is None
     assert d.reject(ev.OpenVote()).reason == "no_quorum"
+
+
+def test_agenda_items_current_item_and_their_rejections() -> None:
+    d = ready(10)
+    item = ev.AgendaItem
+    d.ok(
+        ev.SetAgenda(items=(item(number="1", title="Порядок денний"), item(number="2", title="Бюджет", draft="757/2")))
+    )
+    d.ok(ev.SetCurrentItem(number="2"))
+    snap = d.sitting.snapshot()
+    assert [i.number for i in snap.agenda] == ["1", "2"] and snap.agenda[1].draft == "757/2"
+    assert snap.current_item == "2"
+    # two items numbered alike: the whole agenda is refused, the old one stays
+    twice = ev.SetAgenda(items=(item(number="3", title="А"), item(number="3", title="Б")))
+    assert d.reject(twice).reason == "duplicate_item"
+    assert [i.number for i in d.sitting.agenda] == ["1", "2"] and d.sitting.current_item == "2"
+    assert d.reject(ev.SetCurrentItem(number="9")).reason == "unknown_item"
+    # a new agenda without the current item: no item is current any more
+    d.ok(ev.SetAgenda(items=(item(number="1", title="Порядок денний"),)))
+    assert d.sitting.current_item is None
+    d.ok(ev.SetCurrentItem(number="1"))
+    d.ok(ev.SetCurrentItem(number=None))
+    assert d.sitting.current_item is None

@@ -508,3 +508,25 @@ def test_rules_roster_helper() -> None:
     assert r.rules.allow_change is False
     assert r.rules.vote_duration_s == 7
     assert msgspec.structs.replace(r.rules, allow_change=True).allow_change is True
+
+
+def test_an_open_vote_publishes_counts_but_no_names() -> None:
+    d = ready(10, carded=range(1, 10))
+    d.ok(ev.OpenVote(kind=VoteKind.OPEN, duration_s=0))
+    d.vote({1: Y, 2: Y, 3: N})
+    d.ok(ev.CloseVote())
+    r = d.sitting.results[1]
+    assert r.counts == (2, 1, 0) and r.did_not_vote == 6 and r.absent == 1
+    assert r.per_name == ()
+    assert b"per_name" in msgspec.json.encode(d.sitting.snapshot())  # the field is there, empty
+    assert b'"deputy":1,"seat":1' not in msgspec.json.encode(d.sitting.snapshot())
+
+
+def test_a_secret_ballot_record_outside_a_secret_vote_is_rejected() -> None:
+    """SecretBallotCast is the journal's form of a secret choice; fed in during a roll call (a forged or
+    misplaced record) it must not count as a choice of unknown value."""
+    d = ready(10, carded=range(1, 10))
+    d.ok(ev.OpenVote(duration_s=0))
+    rejected = d.reject(ev.SecretBallotCast(seat=1))
+    assert rejected.reason == "not_secret" and rejected.seat == 1
+    assert d.sitting.vote is not None and d.sitting.vote.choices == {}

@@ -179,7 +179,9 @@ class VoteState:
             base = base_value(self.threshold.base, composition, self.registered, yes, no, abstain)
             required = self.threshold.required(base)
             adopted = self.threshold.passes(yes, base)
-        if not self.secret:
+        if self.kind in (VoteKind.ROLL_CALL, VoteKind.RATING):
+            # Only named votes publish names; an open vote's result carries counts alone (its presses
+            # stay in the journal, as every input does, for an audit).
             per_name = tuple(self._named(d, present) for d in voters)
         if cancelled is not None:
             adopted = False
