@@ -173,7 +173,13 @@ class Engine:
                 self._publish(force=True)
                 return
             if batch:
-                self.process(batch)
+                try:
+                    self.process(batch)
+                except Exception as exc:  # a defect outside the core's own guard: answer, log, go on
+                    log.exception("engine: processing %d input(s) failed", len(batch))
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(EngineError(f"internal error: {type(exc).__name__}: {exc}"))
             self._publish(force=False)
 
     def _next_batch(self) -> list[tuple[ev.Input, Future[Outcome]]] | None:

@@ -17,6 +17,7 @@ import pytest
 
 from chamber.bench import demo_roster
 from chamber.core import events as ev
+from chamber.core.effects import Rejected
 from chamber.core.events import decode_input
 from chamber.core.phases import Phase
 from chamber.core.sitting import Sitting
@@ -329,4 +330,34 @@ def test_kill_9_loses_no_acknowledged_press(tmp_path: Path) -> None:
             )
         assert vote.tally == vote.recount()
     finally:
+        journal.close()
+
+
+def test_a_defect_in_a_handler_is_an_alert_not_a_dead_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in one handler (simulated here) rejects that input with an alert; the engine answers the next
+    command, and replaying the journal meets the same defect and gives the same state."""
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    clock = Clock()
+    engine, journal = started(url, clock)
+    try:
+        prepare(engine, clock)
+
+        def broken(self: Sitting, e: ev.SetAgenda, now: int) -> None:
+            self.title = "half-done"  # a partial change before the failure: a replay must make it too
+            raise KeyError("boom")
+
+        monkeypatch.setattr(Sitting, "_set_agenda", broken)
+        engine.sitting._handlers[ev.SetAgenda] = engine.sitting._set_agenda  # bound again, as at creation
+        outcome = engine.execute(ev.SetAgenda(items=()))
+        assert not outcome.accepted
+        rejected, alert = outcome.effects
+        assert isinstance(rejected, Rejected) and rejected.reason == "internal_error"
+        assert "SetAgenda: KeyError" in rejected.detail and alert.kind == "internal_error"  # type: ignore[attr-defined]
+        assert engine.execute(ev.OpenVote(duration_s=0)).accepted  # the chamber goes on
+        assert engine.snapshot().alerts == 1
+        uid = engine.sitting_uid
+        assert uid is not None
+        assert msgspec.json.encode(replayed(journal, uid).snapshot()) == msgspec.json.encode(engine.sitting.snapshot())
+    finally:
+        engine.stop()
         journal.close()

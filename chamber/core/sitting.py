@@ -148,7 +148,14 @@ class Sitting:
         if cls not in row:
             effects: Effects = (self._reject(event, "not_allowed", f"not allowed in phase {self.phase}"),)
         else:
-            effects = self._handlers[cls](event, now)
+            try:
+                effects = self._handlers[cls](event, now)
+            except Exception as exc:  # a defect here must not stop the chamber mid-sitting
+                # The input is journaled already and a replay meets the same defect at the same point,
+                # so live and replayed states stay equal; the secretary sees an alert, not a hung hall.
+                self.alerts += 1
+                detail = f"internal error handling {cls.__name__}: {type(exc).__name__}: {exc}"
+                effects = (self._reject(event, "internal_error", detail), Alert(kind="internal_error", detail=detail))
             target = row[cls]
             if target is not None and not (effects and type(effects[0]) is Rejected):
                 self.enter(target)
