@@ -10,7 +10,8 @@ recount, so a fast but wrong core cannot report a figure.
 
 ``journal_appends_per_s`` times durable one-record appends (one transaction
 and fsync each) to a SQLite store like the default one, in a temporary
-directory on the same disk as var/; ``journal_batched_appends_per_s`` the same
+directory made under ``directory`` (the CLI passes var/, where the default store
+lives, unless ``--dir`` says otherwise); ``journal_batched_appends_per_s`` the same
 records written 64 per transaction, as the engine's group commit does under a
 burst of presses.  Each figure is the median of ``rounds`` runs.
 """

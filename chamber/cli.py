@@ -159,6 +159,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(bus) if args.json else "\n".join(f"{k:28} {v}" for k, v in bus.items()))
         return 0 if bus["lost_presses"] == 0 else 1
     result = bench_core(seats=args.seats, presses=args.presses, rounds=args.rounds)
+    if args.dir is None:
+        from pathlib import Path
+
+        args.dir = "var"
+        Path(args.dir).mkdir(exist_ok=True)
+    result["journal_dir"] = str(args.dir)
     result.update(bench_journal(directory=args.dir))
     if not args.no_engine:
         result.update(bench_engine(seats=args.seats, directory=args.dir))
@@ -310,7 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sim-procs", type=int, default=2, help="bus: simulator processes, the lines dealt among them (default 2)"
     )
     p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
-    p.add_argument("--dir", default=None, help="directory for the journal benchmark's database")
+    p.add_argument(
+        "--dir",
+        default=None,
+        help="directory for the journal benchmarks' databases (default: var/, where the default store lives; "
+        "a tmpfs would make fsync free and the figure meaningless)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("run", help="run the controller daemon (engine, journal, one loop per line)")
