@@ -12,7 +12,9 @@ time, as a half-duplex bus demands.  Each turn it
    byte-identical to the previous one means nothing changed and is not decoded.
 5. when due, reads back the outputs of one device that has no restart flag
    (a separate microphone unit, a generic module), so a power cut there does
-   not leave a microphone or an LED dark (``terminals.readback``).
+   not leave a microphone or an LED dark (``terminals.readback``);
+6. when due, clears a console's text line that said why a press or card was
+   refused (``terminals.texts``: the refusal is written at once, cleared later).
 
 Events (key presses with their console sequence numbers, cards, presence) go
 to the engine through ``submit``; the console's events are acknowledged only
@@ -51,7 +53,7 @@ from typing import Any
 
 from chamber.core import effects as fx
 from chamber.core import events as ev
-from terminals import generic, native, readback, rtu
+from terminals import generic, native, readback, rtu, texts
 from terminals.links import ConsoleLink, mode_of
 from terminals.registers import (
     BROADCAST_TURNAROUND_S,
@@ -112,6 +114,7 @@ class LineLoop:
         baud: int,
         timeout_s: float = 0.05,
         retries: int = 2,
+        text_show_s: float = texts.TEXT_SHOW_S,
     ) -> None:
         self.line_id = line_id
         self.transport = transport
@@ -143,6 +146,7 @@ class LineLoop:
         self._turn = 0
         # outputs of devices without a restart flag, read back on a slow round (terminals.readback)
         self.readback = readback.Readback(self, self.links)
+        self.texts = texts.SeatTexts(text_show_s)  # refusals shown on the console's text line, then cleared
 
     # --- other threads ----------------------------------------------------------------------------
 
@@ -176,8 +180,11 @@ class LineLoop:
                         self._send_broadcasts()
                     if self._writes:
                         self._serve_writes(self._writes.pop(0))
-                    if self.readback.due <= time.perf_counter():
+                    now = time.perf_counter()
+                    if self.readback.due <= now:
                         self.readback.step()
+                    if self.texts.due <= now:
+                        self._clear_texts(now)
                     link = self.links[self._turn]
                     poll = self._polls[self._turn]
                     self._turn += 1
@@ -312,8 +319,24 @@ class LineLoop:
                 return
         seat = getattr(effect, "seat", None)
         target = self.by_seat.get(seat) if isinstance(seat, int) else None
-        if target is not None and target.apply_effect(effect):
+        if target is None:
+            return
+        if type(effect) is fx.Rejected:
+            assert isinstance(effect, fx.Rejected)
+            text = None if target.generic else texts.rejection_text(effect)
+            if text is not None:  # tell the deputy why the LED did not light
+                target.text = text
+                self.texts.shown(target.seat, time.perf_counter())
+                self._want_write(target)
+            return
+        if target.apply_effect(effect):
             self._want_write(target)
+
+    def _clear_texts(self, now: float) -> None:
+        for seat in self.texts.expired(now):
+            link = self.by_seat[seat]
+            link.text = ""
+            self._want_write(link)
 
     def _want_write(self, link: ConsoleLink) -> None:
         if link not in self._writes:

@@ -171,6 +171,23 @@ def test_card_moved_to_another_seat_is_rejected_and_raises_an_alert(
     assert engine.snapshot().vote.cast == 0  # type: ignore[union-attr]
 
 
+def test_a_refused_press_is_explained_on_the_console_and_then_cleared(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    """A deputy pressing За with no vote open sees why nothing lit, for a few seconds."""
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    seat = sorted(cards)[0]
+    loop = ctl.lines[sim.line_of(seat)]
+    loop.texts.show_s = 0.5
+    rejected = ctl.engine.snapshot().seats[seat - 1].rejected
+    assert sim.press(seat, Key.YES)
+    wait_for(lambda: ctl.engine.snapshot().seats[seat - 1].rejected == rejected + 1, what="the press refused")
+    wait_for(lambda: sim.console(seat).state().text == "Голосування не відкрите", what="the reason on the console")
+    assert all(sim.console(s).state().text == "" for s in cards if s != seat)  # only that console
+    wait_for(lambda: sim.console(seat).state().text == "", what="the text cleared")
+
+
 def test_dead_console_during_a_vote_is_flagged_and_the_others_vote_on(
     chamber: tuple[Simulator, Controller], config: Config
 ) -> None:
