@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from chamber.core import events as ev
 from terminals import rtu
 from terminals.generic import COIL_COUNT, COIL_FIRST, GenericLink
 from terminals.links import ConsoleLink
@@ -79,6 +80,7 @@ class Readback:
             link.mic_online = True
             link.mic_written = None
             loop._want_write(link)
+            loop.submit(ev.MicUnitChanged(seat=link.seat, online=True))
             return
         written = link.mic_written
         if written is not None and values[0] != written:
@@ -115,3 +117,4 @@ def mic_unit_lost(loop: LineLoop, link: ConsoleLink, why: str) -> None:
     log.warning("line %s: seat %d: microphone unit %s not answering: %s", loop.line_id, link.seat, link.mic_unit, why)
     link.mic_online = False
     loop.stats.errors["mic_unit_offline"] += 1
+    loop.submit(ev.MicUnitChanged(seat=link.seat, online=False))

@@ -141,6 +141,9 @@ def test_a_microphone_unit_that_restarts_or_dies_is_noticed_and_rewritten(
             sim.set_fault("A", 11, dead=True)
             wait_for(lambda: not link.mic_online, what="the microphone unit reported")
             assert line.stats.errors["mic_unit_offline"] == 1
+            # ... to the secretary too: an alert while the deputy has the floor, and the seat map shows it
+            wait_for(lambda: not engine.snapshot().seats[0].mic_ok, what="the seat's microphone marked silent")
+            alerts = engine.snapshot().alerts
             assert engine.execute(ev.RevokeFloor(seat=1)).accepted
             assert engine.execute(ev.GrantFloor(seat=1)).accepted
             sim.insert_card(1, "0A000001")
@@ -154,6 +157,10 @@ def test_a_microphone_unit_that_restarts_or_dies_is_noticed_and_rewritten(
             sim.clear_faults("A", 11)
             wait_for(lambda: link.mic_online and mic.state().mic, what="the unit back and switched on")
             assert line.stats.errors["mic_unit_offline"] == 1
+            wait_for(lambda: engine.snapshot().seats[0].mic_ok, what="the seat's microphone marked working")
+            assert engine.snapshot().alerts == alerts  # one alert for the one failure
+            offline = [r.payload for r in ctl.journal.records(engine.sitting_uid or "") if r.type == "MicUnitChanged"]
+            assert [b'"online":false' in p for p in offline] == [True, False]
         finally:
             sim.set_request_hook("A", None)
             ctl.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from factories import Driver, is_rejected, ready, rules
 
 from chamber.core import events as ev
-from chamber.core.effects import MicOff, MicOn, Rejected, RequestLed, SpeechTimeUp, SpeechWarning, VoteOpened
+from chamber.core.effects import Alert, MicOff, MicOn, Rejected, RequestLed, SpeechTimeUp, SpeechWarning, VoteOpened
 from chamber.core.speakers import NEVER, SpeechRecord
 from chamber.core.values import Key, SpeechKind
 
@@ -285,3 +285,18 @@ def test_next_speaker_rejected_changes_nothing() -> None:
     assert len(effects) == 1
     assert isinstance(effects[0], Rejected) and effects[0].reason == "queue_unreachable"
     assert _speaking(d) == [1]
+
+
+def test_a_silent_microphone_unit_raises_one_alert_and_shows_on_the_seat() -> None:
+    d = _floor()
+    d.ok(ev.GrantFloor(seat=4))
+    alerts = d.sitting.alerts
+    effects = d.ok(ev.MicUnitChanged(seat=4, online=False))
+    detail = "the microphone unit of seat 4 is silent while its speaker has the floor"
+    assert effects == (Alert(kind="mic_unit_offline", detail=detail, seat=4),)
+    assert not d.sitting.snapshot().seats[3].mic_ok
+    assert d.ok(ev.MicUnitChanged(seat=4, online=False)) == ()  # reported again: no second alert
+    assert d.ok(ev.MicUnitChanged(seat=4, online=True)) == ()
+    assert d.sitting.snapshot().seats[3].mic_ok and d.sitting.alerts == alerts + 1
+    assert d.sitting.snapshot().seats[3].speaking  # the speech goes on: the deputy may use a hand microphone
+    assert d.reject(ev.MicUnitChanged(seat=99, online=False)).reason == "unknown_seat"

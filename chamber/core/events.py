@@ -64,6 +64,14 @@ class SeatCameOnline(_Input, frozen=True, tag=True):
     restarted: bool = True
 
 
+class MicUnitChanged(_Input, frozen=True, tag=True):
+    """A seat's separate microphone unit stopped answering (``online`` False) or answers again.  The
+    console itself may be fine: the deputy can still vote, but will not be heard."""
+
+    seat: int
+    online: bool
+
+
 class SecretBallotCast(_Input, frozen=True, tag=True):
     """The journal's form of a choice key pressed during a secret vote.
 
@@ -76,7 +84,15 @@ class SecretBallotCast(_Input, frozen=True, tag=True):
 
 
 #: What the seat consoles report (the line loops' inputs; the engine journals a run of them together).
-SEAT_EVENTS = (KeyPressed, CardInserted, CardRemoved, PresenceChanged, SeatWentOffline, SeatCameOnline)
+SEAT_EVENTS = (
+    KeyPressed,
+    CardInserted,
+    CardRemoved,
+    PresenceChanged,
+    SeatWentOffline,
+    SeatCameOnline,
+    MicUnitChanged,
+)
 
 
 class Tick(_Input, frozen=True, tag=True):
@@ -210,6 +226,7 @@ Input = (
     | PresenceChanged
     | SeatWentOffline
     | SeatCameOnline
+    | MicUnitChanged
     | SecretBallotCast
     | Tick
     | OpenSitting

@@ -62,13 +62,14 @@ _CHOICE_KEYS = frozenset(YES_NO_OPTIONS) | frozenset(PROPOSAL_KEYS)
 
 
 class SeatState:
-    __slots__ = ("chair", "deputy", "id", "last_seq", "online", "present", "rejected", "sensor", "uid")
+    __slots__ = ("chair", "deputy", "id", "last_seq", "mic_ok", "online", "present", "rejected", "sensor", "uid")
 
     def __init__(self, id: int, sensor: bool, chair: bool) -> None:
         self.id = id
         self.sensor = sensor
         self.chair = chair
         self.online = True
+        self.mic_ok = True  # its microphone unit answers (always, where the console carries the microphone)
         self.deputy: int | None = None  # whose card is in the slot
         self.uid: str | None = None
         self.present = False  # presence sensor held
@@ -92,6 +93,7 @@ class Sitting:
             ev.PresenceChanged: self._presence_changed,
             ev.SeatWentOffline: self._seat_offline,
             ev.SeatCameOnline: self._seat_online,
+            ev.MicUnitChanged: self._mic_unit_changed,
             ev.Tick: lambda e, now: _NONE,
             ev.OpenSitting: self._open_sitting,
             ev.CloseSitting: self._close_sitting,
@@ -415,6 +417,18 @@ class Sitting:
             seat.last_seq = None  # a console that restarted counts its events from zero again
         return (self.mode(),)  # a console that was away learns the chamber's mode
 
+    def _mic_unit_changed(self, e: ev.MicUnitChanged, now: int) -> Effects:
+        seat = self.seats.get(e.seat)
+        if seat is None:
+            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
+        was, seat.mic_ok = seat.mic_ok, e.online
+        if e.online or not was:
+            return _NONE
+        self.alerts += 1
+        speaking = " while its speaker has the floor" if seat.id in self.floor.speeches else ""
+        detail = f"the microphone unit of seat {seat.id} is silent{speaking}"
+        return (Alert(kind="mic_unit_offline", detail=detail, seat=seat.id),)
+
     # --- sitting, agenda, registration --------------------------------------------------------------
 
     def _open_sitting(self, e: ev.OpenSitting, now: int) -> Effects:
@@ -548,6 +562,7 @@ class Sitting:
                 SeatView(
                     id=s.id,
                     online=s.online,
+                    mic_ok=s.mic_ok,
                     deputy=s.deputy,
                     present=s.present,
                     rejected=s.rejected,

@@ -32,6 +32,7 @@ class RegistrationRound(msgspec.Struct, frozen=True, kw_only=True):
 class SeatView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     online: bool
+    mic_ok: bool  # False: its separate microphone unit does not answer
     deputy: int | None
     present: bool
     rejected: int
