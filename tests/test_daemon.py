@@ -21,6 +21,7 @@ from chamber.journal import Journal
 from hardware_sim.simulator import Simulator
 from terminals.line import LineLoop
 from terminals.links import ConsoleLink
+from terminals.registers import Mode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +103,39 @@ def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> No
         for seat in cards:
             sim.press(seat, Key.REGISTER)
         wait_for(lambda: engine.snapshot().registered == len(cards), what="every registration")
+    finally:
+        ctl.stop()
+        sim.stop()
+
+
+def test_presses_made_while_the_adapter_is_out_are_read_when_it_is_back(tmp_path: Path) -> None:
+    """The consoles keep their power and their event FIFO when only the USB adapter is pulled: every
+    registration pressed meanwhile is journaled once it is back, and none twice."""
+    config = load_config(ROOT / "config.toml")
+    links = tmp_path / "sim"
+    sim = Simulator(config, link_dir=links)
+    sim.start()
+    ports = {line_id: str(links / f"line-{line_id}") for line_id in sim.lines}
+    ctl = start_controller(config, ports=ports, store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True)
+    engine = ctl.engine
+    cards = {d.seat: d.cards[0] for d in config.deputies if d.seat is not None}
+    try:
+        for seat, uid in cards.items():
+            sim.insert_card(seat, uid)
+        wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
+        assert engine.execute(ev.OpenRegistration()).accepted
+        wait_for(lambda: all(sim.console(s).state().mode == Mode.REGISTRATION for s in cards), what="mode")
+        sim.stop()  # the adapters out; the consoles (the same models) stay powered
+        wait_for(lambda: not any(s.online for s in engine.snapshot().seats), timeout=25, what="all seats offline")
+        for seat in cards:
+            assert sim.press(seat, Key.REGISTER)  # held in the console's FIFO
+        assert engine.snapshot().registered == 0
+        sim.start()  # plugged back in
+        wait_for(lambda: engine.snapshot().registered == len(cards), timeout=25, what="every held registration")
+        assert all(not sim.console(s).state().pending for s in cards)  # acknowledged: the FIFOs are empty
+        uid = engine.sitting_uid or ""
+        presses = [r for r in ctl.journal.records(uid) if r.type == "KeyPressed"]
+        assert len(presses) == len(cards)
     finally:
         ctl.stop()
         sim.stop()
