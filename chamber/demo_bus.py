@@ -35,6 +35,19 @@ from terminals.registers import Led
 VOTE_S = 8
 
 
+#: the console's LEDs as the demo names them (read back from the simulated console's registers)
+LED_NAMES = {
+    Led.YES: "За / yes",
+    Led.NO: "Проти / no",
+    Led.ABSTAIN: "Утримався / abstain",
+    Led.REGISTERED: "зареєстровано / registered",
+    Led.REQUEST: "запит слова / request",
+    Led.MIC: "мікрофон / microphone",
+    Led.WARN: "час спливає / time warning",
+    Led.CARD_OK: "картку прийнято / card accepted",
+}
+
+
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
@@ -93,7 +106,8 @@ def _sitting(sim: Simulator, engine: Engine, roster: Roster) -> bytes:
         deputies.vote(*weights, reaction_s=(1.5, 0.4)).join(VOTE_S + 5)
         seat = here[0].seat
         leds = Led(sim.console(seat).state().leds)  # read back from the simulated console's registers
-        print(f"  пульт / console {seat}: {leds!r}")
+        lit = ", ".join(LED_NAMES[led] for led in LED_NAMES if leds & led) or "—"
+        print(f"  пульт / console {seat}: горять / lit: {lit}")
         wait_for(lambda: engine.snapshot().phase is Phase.VOTE_CLOSED, "the vote's end", VOTE_S + 10)
         engine.execute(ev.AnnounceResult())
         print(describe_snapshot(engine.snapshot(), roster).splitlines()[-3])

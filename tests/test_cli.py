@@ -153,7 +153,8 @@ def test_bus_demo_runs_the_sitting_through_simulated_consoles(
     assert main(["demo", "--bus", "--config", str(ROOT / "config.toml"), "--db", url]) == 0
     out = capsys.readouterr().out
     assert "ПРИЙНЯТО" in out and "time_limit" in out
-    assert "пульт / console" in out  # LEDs read back from a simulated console's registers
+    # LEDs read back from a simulated console's registers, named
+    assert "горять / lit: " in out and "картку прийнято / card accepted" in out and "Led." not in out
     assert "replayed state equals live state: так / yes" in out
 
 
