@@ -9,7 +9,7 @@ from __future__ import annotations
 from chamber.core.roster import Roster
 from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
-from chamber.core.values import VoteKind
+from chamber.core.values import SpeechKind, VoteKind, VoteSubject
 from chamber.core.voting import VoteResult
 
 KIND_UK = {
@@ -17,6 +17,31 @@ KIND_UK = {
     VoteKind.OPEN: "відкрите",
     VoteKind.SECRET: "таємне",
     VoteKind.RATING: "рейтингове",
+}
+
+SUBJECT_UK = {
+    VoteSubject.BASIS: "за основу",
+    VoteSubject.WHOLE: "в цілому",
+    VoteSubject.PROCEDURAL: "процедурне",
+    VoteSubject.AMENDMENT: "поправка",
+}
+
+SPEECH_UK = {
+    SpeechKind.POINT_OF_ORDER: "з процедурного питання",
+    SpeechKind.REPLY: "репліка",
+    SpeechKind.SPEECH: "виступ",
+    SpeechKind.REPORT: "доповідь",
+}
+
+#: why a speech ended (SpeechRecord.ended_by); an unknown code is printed as it is
+ENDED_UK = {
+    "revoked": "мікрофон вимкнено",
+    "time_limit": "час вичерпано",
+    "next_speaker": "наступний промовець",
+    "chair_priority": "пріоритет головуючого",
+    "seat_offline": "пульт не на зв'язку",
+    "sitting_closed": "засідання закрито",
+    "vote_opened": "відкрито голосування",
 }
 
 
@@ -40,13 +65,14 @@ def describe_snapshot(snap: Snapshot, roster: Roster | None, per_name: bool = Fa
         for sp in snap.speeches:
             who = names.get(sp.deputy, f"seat {sp.seat}") if sp.deputy is not None else f"seat {sp.seat}"
             length = (sp.end - sp.start) // 1000 if sp.end is not None else 0
-            out.append(f"  місце {sp.seat:>3} {who}: {sp.kind.value}, {length} с, кінець: {sp.ended_by}")
+            ended = ENDED_UK.get(sp.ended_by or "", sp.ended_by or "триває / going on")
+            out.append(f"  місце {sp.seat:>3} {who}: {SPEECH_UK[sp.kind]}, {length} с, кінець: {ended}")
     out.append(f"Відхилено натискань / rejected inputs: {snap.rejections}; тривоги / alerts: {snap.alerts}")
     return "\n".join(out)
 
 
 def describe_result(result: VoteResult, names: dict[int, str], per_name: bool = False) -> list[str]:
-    head = f"Голосування № {result.number} ({KIND_UK[result.kind]}, {result.subject.value})"
+    head = f"Голосування № {result.number} ({KIND_UK[result.kind]}, {SUBJECT_UK[result.subject]})"
     if result.item:
         head += f", питання {result.item}"
     lines = [f"{head}: {result.title}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -152,7 +153,7 @@ def test_bus_demo_runs_the_sitting_through_simulated_consoles(
     url = f"sqlite:///{tmp_path / 'bus.db'}"
     assert main(["demo", "--bus", "--config", str(ROOT / "config.toml"), "--db", url]) == 0
     out = capsys.readouterr().out
-    assert "ПРИЙНЯТО" in out and "time_limit" in out
+    assert "ПРИЙНЯТО" in out and "кінець: час вичерпано" in out
     # LEDs read back from a simulated console's registers, named
     assert "горять / lit: " in out and "картку прийнято / card accepted" in out and "Led." not in out
     assert "replayed state equals live state: так / yes" in out
@@ -228,3 +229,14 @@ def test_replay_of_a_record_that_cannot_be_decoded(tmp_path: Path, capsys: pytes
     assert main(["replay", "--db", url]) == 1
     err = capsys.readouterr().err
     assert f"record {records[2].seq} ({records[2].type}) cannot be decoded" in err and "Traceback" not in err
+
+
+def test_the_terminal_report_names_subjects_speeches_and_endings_in_ukrainian() -> None:
+    from chamber.core.values import SpeechKind, VoteSubject
+    from chamber.report import ENDED_UK, SPEECH_UK, SUBJECT_UK
+
+    assert set(SUBJECT_UK) == set(VoteSubject) and set(SPEECH_UK) == set(SpeechKind)
+    # every reason the core gives for the end of a speech has its words
+    core = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "chamber" / "core").glob("*.py"))
+    codes = set(re.findall(r'\b(?:end|end_all)\([^)]*"([a-z_]+)"', core))
+    assert codes and codes <= set(ENDED_UK), codes - set(ENDED_UK)
