@@ -6,6 +6,7 @@ and the roster's names; the PDF protocol (protocol_export) is the formal one.
 
 from __future__ import annotations
 
+from chamber.core.phases import Phase
 from chamber.core.roster import Roster
 from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
@@ -17,6 +18,15 @@ KIND_UK = {
     VoteKind.OPEN: "відкрите",
     VoteKind.SECRET: "таємне",
     VoteKind.RATING: "рейтингове",
+}
+
+PHASE_UK = {
+    Phase.NO_SITTING: "засідання не відкрите / no sitting",
+    Phase.IDLE: "засідання триває / in session",
+    Phase.REGISTRATION: "реєстрація / registration",
+    Phase.VOTE_OPEN: "голосування / vote open",
+    Phase.VOTE_CLOSED: "голосування закрито / vote closed",
+    Phase.RESULT_SHOWN: "результат оголошено / result shown",
 }
 
 SUBJECT_UK = {
@@ -52,7 +62,7 @@ def describe(sitting: Sitting) -> str:
 def describe_snapshot(snap: Snapshot, roster: Roster | None, per_name: bool = False) -> str:
     names = {d.id: d.full_name for d in roster.deputies} if roster else {}
     out = [
-        f"Засідання № {snap.number} {snap.title} — фаза / phase: {snap.phase.value}",
+        f"Засідання № {snap.number} {snap.title} — {PHASE_UK[snap.phase]}",
         f"Склад ради / composition: {snap.composition}; зареєстровано / registered: {snap.registered}; "
         f"кворум / quorum: {'є / yes' if snap.quorum else 'немає / no'}",
     ]

@@ -232,10 +232,11 @@ def test_replay_of_a_record_that_cannot_be_decoded(tmp_path: Path, capsys: pytes
 
 
 def test_the_terminal_report_names_subjects_speeches_and_endings_in_ukrainian() -> None:
+    from chamber.core.phases import Phase
     from chamber.core.values import SpeechKind, VoteSubject
-    from chamber.report import ENDED_UK, SPEECH_UK, SUBJECT_UK
+    from chamber.report import ENDED_UK, PHASE_UK, SPEECH_UK, SUBJECT_UK
 
-    assert set(SUBJECT_UK) == set(VoteSubject) and set(SPEECH_UK) == set(SpeechKind)
+    assert set(SUBJECT_UK) == set(VoteSubject) and set(SPEECH_UK) == set(SpeechKind) and set(PHASE_UK) == set(Phase)
     # every reason the core gives for the end of a speech has its words
     core = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "chamber" / "core").glob("*.py"))
     codes = set(re.findall(r'\b(?:end|end_all)\([^)]*"([a-z_]+)"', core))
