@@ -346,3 +346,14 @@ def test_purity_checker_catches_forbidden_code(tmp_path: Path) -> None:
         (n.value.id, n.attr) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
     }
     assert attrs == {("time", "monotonic"), ("datetime", "now")}
+
+
+def test_changing_the_events_rule_tables_after_the_fact_does_not_reach_the_sitting() -> None:
+    """The journal holds the rules as they were when the sitting opened; the live state must too."""
+    roster = make_roster(10)
+    s = Sitting()
+    s.apply(ev.OpenSitting(roster=roster), 1)
+    roster.rules.thresholds[VoteSubject.WHOLE] = Threshold(num=1, den=10)
+    roster.rules.speech_limits_s[SpeechKind.SPEECH] = 1
+    assert s.rules.thresholds[VoteSubject.WHOLE] != Threshold(num=1, den=10)
+    assert s.rules.speech_limits_s[SpeechKind.SPEECH] != 1

@@ -437,7 +437,12 @@ class Sitting:
         self.roster = roster
         self.number = e.number
         self.title = e.title
-        self.rules = roster.rules
+        # Rules is a frozen struct, but its two tables are dicts: keep copies, so that a caller who
+        # changes the event's dicts after it was journaled cannot make this state differ from a replay.
+        rules = roster.rules
+        self.rules = msgspec.structs.replace(
+            rules, thresholds=dict(rules.thresholds), speech_limits_s=dict(rules.speech_limits_s)
+        )
         self.composition = roster.council.composition
         self.seats = {s.id: SeatState(s.id, s.presence_sensor, s.chair) for s in roster.seats}
         self.card_owner = {uid.upper(): d.id for d in roster.deputies for uid in d.cards}
