@@ -29,8 +29,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from hardware_sim.faults import FAULT_NAMES
 from hardware_sim.simulator import Simulator, parse_key
-from hardware_sim.wire import FAULT_NAMES
 
 MAX_BODY = 64 * 1024
 

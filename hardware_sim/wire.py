@@ -59,33 +59,10 @@ from typing import Protocol
 
 from pymodbus.constants import ExcCodes
 
+from hardware_sim.faults import FAULT_KINDS, FAULT_NAMES, Faults, checked
+from hardware_sim.frames import char_time, crc16, crc_ok, request_length, response_length, t35
 from terminals import registers as r
 
-FAULT_NAMES = (
-    "dead",
-    "crc_rate",
-    "drop_rate",
-    "slow_ms",
-    "noise_rate",
-    "miss_rate",
-    "wrong_unit_rate",
-    "exception_rate",
-    "truncate_rate",
-)
-#: Kinds counted in ``stats()["faults"]`` (``powered_off``: a request to a console switched off).
-FAULT_KINDS = (
-    "dead",
-    "crc",
-    "drop",
-    "slow",
-    "noise",
-    "miss",
-    "wrong_unit",
-    "exception",
-    "truncate",
-    "garbage",
-    "powered_off",
-)
 #: How long the wire waits for the pymodbus server to answer before giving up (it answers in < 1 ms).
 SERVER_TIMEOUT_S = 0.5
 #: Random bytes in a noise burst, inclusive range.
@@ -106,86 +83,6 @@ class Device(Protocol):
     def count_frame_error(self) -> None: ...
 
     def write_registers(self, address: int, values: list[int], *, broadcast: bool = False) -> ExcCodes | None: ...
-
-
-def char_time(baud: int) -> float:
-    """Seconds one character takes on the wire: 11 bits (start, 8 data, parity or 2nd stop, stop)."""
-    return 11.0 / baud
-
-
-def t35(baud: int) -> float:
-    """The 3.5-character inter-frame silence; fixed at 1.75 ms above 19200 baud (the spec's advice)."""
-    return 3.5 * char_time(baud) if baud <= 19200 else 0.00175
-
-
-def crc16(data: bytes) -> bytes:
-    """Modbus CRC-16 of ``data``, as the two bytes sent on the wire (low byte first)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes((crc & 0xFF, crc >> 8))
-
-
-def crc_ok(frame: bytes) -> bool:
-    return len(frame) >= 4 and crc16(frame[:-2]) == frame[-2:]
-
-
-def request_length(buf: bytes | bytearray) -> int | None:
-    """Length of the request frame at the start of ``buf``: >0 known, 0 need more bytes, None unknown fc."""
-    if len(buf) < 2:
-        return 0
-    fc = buf[1]
-    if 1 <= fc <= 6:
-        return 8
-    if fc in (15, 16):
-        return 0 if len(buf) < 7 else 9 + buf[6]
-    return None
-
-
-def response_length(buf: bytes | bytearray) -> int | None:
-    """Length of the response frame at the start of ``buf`` (same convention as :func:`request_length`)."""
-    if len(buf) < 2:
-        return 0
-    fc = buf[1]
-    if fc & 0x80:
-        return 5
-    if 1 <= fc <= 4:
-        return 0 if len(buf) < 3 else 5 + buf[2]
-    if fc in (5, 6, 15, 16):
-        return 8
-    return None
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Faults of a line or of one unit.  Rates are probabilities per reply (0 … 1)."""
-
-    dead: bool = False
-    crc_rate: float = 0.0
-    drop_rate: float = 0.0
-    slow_ms: float = 0.0
-    noise_rate: float = 0.0
-    miss_rate: float = 0.0  # the console does not hear a frame meant for it (or a broadcast): no action, no reply
-    wrong_unit_rate: float = 0.0  # the reply carries another unit id (two consoles set to one id, a stale id)
-    exception_rate: float = 0.0  # the console answers with exception 04 (device failure) instead
-    truncate_rate: float = 0.0  # the reply stops short (a console reset mid-reply, a break in the cable)
-
-
-def _checked(name: str, value: object) -> bool | float:
-    if name == "dead":
-        if not isinstance(value, bool):
-            raise ValueError(f"fault 'dead' must be true or false, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"fault {name!r} must be a number, got {value!r}")
-    number = float(value)
-    if name.endswith("_rate") and not 0.0 <= number <= 1.0:
-        raise ValueError(f"fault {name!r} is a probability 0 … 1, got {value!r}")
-    if name == "slow_ms" and not 0.0 <= number <= 10_000.0:
-        raise ValueError(f"fault 'slow_ms' must be 0 … 10000, got {value!r}")
-    return number
 
 
 @dataclass
@@ -265,13 +162,13 @@ class Wire(threading.Thread):
             raise ValueError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join((*FAULT_NAMES, 'garbage'))}")
         if unit is not None and unit not in self._consoles:
             raise ValueError(f"unit {unit} is not on line {self.line_id}")
-        checked = {name: _checked(name, value) for name, value in faults.items()}
+        values = {name: checked(name, value) for name, value in faults.items()}
         blob = self._garbage_bytes(garbage) if garbage is not None else None
         with self._lock:
             if unit is None:
-                self._line_faults = replace(self._line_faults, **checked)  # type: ignore[arg-type]
+                self._line_faults = replace(self._line_faults, **values)  # type: ignore[arg-type]
             else:
-                self._unit_faults.setdefault(unit, {}).update(checked)
+                self._unit_faults.setdefault(unit, {}).update(values)
             if blob:
                 self._garbage.append(blob)
         if blob:
