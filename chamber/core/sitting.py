@@ -25,10 +25,9 @@ from typing import Any
 import msgspec
 
 from chamber.core import events as ev
-from chamber.core import floor_handlers, vote_handlers
+from chamber.core import floor_handlers, seat_handlers, vote_handlers
 from chamber.core.effects import (
     Alert,
-    CardAccepted,
     ChoiceAccepted,
     Effect,
     Mode,
@@ -51,7 +50,6 @@ from chamber.core.values import (
     YES_NO_OPTIONS,
     Key,
     Role,
-    Seating,
     VoteKind,
 )
 from chamber.core.voting import UNKNOWN, VoteResult, VoteState
@@ -88,12 +86,6 @@ class Sitting:
         self._handlers: dict[type, Callable[[Any, int], Effects]] = {
             ev.KeyPressed: self._key_pressed,
             ev.SecretBallotCast: self._secret_ballot,
-            ev.CardInserted: self._card_inserted,
-            ev.CardRemoved: self._card_removed,
-            ev.PresenceChanged: self._presence_changed,
-            ev.SeatWentOffline: self._seat_offline,
-            ev.SeatCameOnline: self._seat_online,
-            ev.MicUnitChanged: self._mic_unit_changed,
             ev.Tick: lambda e, now: _NONE,
             ev.OpenSitting: self._open_sitting,
             ev.CloseSitting: self._close_sitting,
@@ -103,6 +95,7 @@ class Sitting:
             ev.CloseRegistration: self._close_registration,
             ev.RegisterDeputy: self._register_deputy,
         }
+        self._handlers.update(seat_handlers.handlers(self))
         self._handlers.update(vote_handlers.handlers(self))
         self._handlers.update(floor_handlers.handlers(self))
 
@@ -148,7 +141,7 @@ class Sitting:
         cls = type(event)
         row = self._row
         if cls not in row:
-            effects: Effects = (self._reject(event, "not_allowed", f"not allowed in phase {self.phase}"),)
+            effects: Effects = (self.rejection(event, "not_allowed", f"not allowed in phase {self.phase}"),)
         else:
             try:
                 effects = self._handlers[cls](event, now)
@@ -157,7 +150,7 @@ class Sitting:
                 # so live and replayed states stay equal; the secretary sees an alert, not a hung hall.
                 self.alerts += 1
                 detail = f"internal error handling {cls.__name__}: {type(exc).__name__}: {exc}"
-                effects = (self._reject(event, "internal_error", detail), Alert(kind="internal_error", detail=detail))
+                effects = (self.rejection(event, "internal_error", detail), Alert(kind="internal_error", detail=detail))
             target = row[cls]
             if target is not None and not (effects and type(effects[0]) is Rejected):
                 self.enter(target)
@@ -197,7 +190,7 @@ class Sitting:
             due = min(due, vote.deadline)
         self._deadline = due
 
-    def _reject(self, event: ev.Input, reason: str, detail: str, seat: SeatState | None = None) -> Rejected:
+    def rejection(self, event: ev.Input, reason: str, detail: str, seat: SeatState | None = None) -> Rejected:
         self.rejections += 1
         seat_id = getattr(event, "seat", None)
         if seat is None and isinstance(seat_id, int):
@@ -207,7 +200,7 @@ class Sitting:
         return Rejected(input=type(event).__name__, reason=reason, detail=detail, seat=seat_id)
 
     def reject(self, event: ev.Input, reason: str, detail: str) -> Effects:
-        return (self._reject(event, reason, detail),)
+        return (self.rejection(event, reason, detail),)
 
     def floor_ref(self) -> Floor:
         return self.floor  # replaced when a sitting opens, so handlers look it up each time
@@ -253,12 +246,12 @@ class Sitting:
 
     def _key_pressed(self, e: ev.KeyPressed, now: int) -> Effects:
         if e.seq is not None and self._duplicate(e.seat, e.seq):
-            return (self._reject(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
+            return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
         return self._press(e, e.key, now)
 
     def _secret_ballot(self, e: ev.SecretBallotCast, now: int) -> Effects:
         if e.seq is not None and self._duplicate(e.seat, e.seq):
-            return (self._reject(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
+            return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
         return self._press(e, None, now)
 
     def _duplicate(self, seat_id: int, seq: int) -> bool:
@@ -279,35 +272,35 @@ class Sitting:
         if seat is None:
             return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         if not seat.online:
-            return (self._reject(e, "seat_offline", f"seat {seat.id} is offline", seat),)
+            return (self.rejection(e, "seat_offline", f"seat {seat.id} is offline", seat),)
         if seat.chair and key in (Key.PRIORITY, Key.NEXT):
             command = ev.ChairPriority if key is Key.PRIORITY else ev.NextSpeaker
             if command not in self._row:  # the chair's keys obey the phase table like the commands do
-                return (self._reject(e, "not_allowed", f"{command.__name__} is not allowed in phase {self.phase}"),)
+                return (self.rejection(e, "not_allowed", f"{command.__name__} is not allowed in phase {self.phase}"),)
             return self._handlers[command](e, now)
         deputy = seat.deputy
         if deputy is None:
-            return (self._reject(e, "no_card", f"no card in seat {seat.id}", seat),)
+            return (self.rejection(e, "no_card", f"no card in seat {seat.id}", seat),)
         if seat.sensor and not seat.present and self.rules.presence_required:
-            return (self._reject(e, "no_presence", f"presence sensor at seat {seat.id} not held", seat),)
+            return (self.rejection(e, "no_presence", f"presence sensor at seat {seat.id} not held", seat),)
         vote = self.vote
         if key is None or key in _CHOICE_KEYS:
             if self.phase is not Phase.VOTE_OPEN or vote is None:
-                return (self._reject(e, "vote_not_open", "no vote is open", seat),)
+                return (self.rejection(e, "vote_not_open", "no vote is open", seat),)
             if key is None and not vote.secret:
-                return (self._reject(e, "not_secret", "a hidden choice outside a secret vote", seat),)
+                return (self.rejection(e, "not_secret", "a hidden choice outside a secret vote", seat),)
             option = UNKNOWN if key is None else vote.key_map.get(key)
             if option is None:
-                return (self._reject(e, "not_a_choice", f"key {key} is not a choice in this vote", seat),)
+                return (self.rejection(e, "not_a_choice", f"key {key} is not a choice in this vote", seat),)
             if deputy not in self._voter_set:
-                return (self._reject(e, "not_a_voter", f"deputy {deputy} does not vote", seat),)
+                return (self.rejection(e, "not_a_voter", f"deputy {deputy} does not vote", seat),)
             if not self.rules.allow_change and deputy in vote.choices:
-                return (self._reject(e, "choice_final", "the choice was made and may not change", seat),)
+                return (self.rejection(e, "choice_final", "the choice was made and may not change", seat),)
             vote.cast(deputy, seat.id, option)
             return (ChoiceAccepted(seat=seat.id, option=option),)
         if key is Key.REGISTER:
             if self.phase is not Phase.REGISTRATION:
-                return (self._reject(e, "registration_not_open", "registration is not open", seat),)
+                return (self.rejection(e, "registration_not_open", "registration is not open", seat),)
             self.registered.add(deputy)
             return (Registered(seat=seat.id, deputy=deputy),)
         kind = REQUEST_KEYS.get(key)
@@ -315,119 +308,9 @@ class Sitting:
             if self.floor.queued(seat.id) is not None:
                 return self.floor.withdraw(seat.id)
             if seat.id in self.floor.speeches:
-                return (self._reject(e, "speaking", f"seat {seat.id} already has the floor", seat),)
+                return (self.rejection(e, "speaking", f"seat {seat.id} already has the floor", seat),)
             return self.floor.enqueue(seat.id, deputy, kind, now)
-        return (self._reject(e, "not_chair", f"key {key} works only on the chair console", seat),)
-
-    def _card_inserted(self, e: ev.CardInserted, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        uid = e.uid.strip().upper()
-        deputy = self.card_owner.get(uid)
-        if deputy is None:
-            self.alerts += 1
-            return (
-                self._reject(e, "unknown_card", f"card {uid} belongs to no deputy", seat),
-                Alert(kind="unknown_card", detail=f"unknown card {uid} at seat {seat.id}", seat=seat.id),
-            )
-        elsewhere = self.active_seat.get(deputy)
-        if elsewhere is not None and elsewhere != seat.id:
-            self.waiting_cards[seat.id] = uid
-            self.alerts += 1
-            return (
-                self._reject(e, "card_elsewhere", f"deputy {deputy} is already active at seat {elsewhere}"),
-                Alert(
-                    kind="card_elsewhere",
-                    detail=f"card of deputy {deputy} inserted at seat {seat.id} while active at {elsewhere}",
-                    seat=seat.id,
-                    deputy=deputy,
-                ),
-            )
-        home = self.home_seat.get(deputy)
-        if self.rules.seating is Seating.ASSIGNED and home is not None and home != seat.id:
-            self.alerts += 1
-            return (
-                self._reject(e, "wrong_seat", f"deputy {deputy} sits at seat {home}, not {seat.id}"),
-                Alert(
-                    kind="wrong_seat",
-                    detail=f"card of deputy {deputy} inserted at seat {seat.id}; assigned seat is {home}",
-                    seat=seat.id,
-                    deputy=deputy,
-                ),
-            )
-        effects: Effects = ()
-        if seat.deputy is not None and seat.deputy != deputy:
-            effects = self._card_removed(ev.CardRemoved(seat=seat.id), now)  # a removal we never saw
-        seat.deputy = deputy
-        seat.uid = uid
-        self.active_seat[deputy] = seat.id
-        return (*effects, CardAccepted(seat=seat.id, deputy=deputy))
-
-    def _card_removed(self, e: ev.CardRemoved, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        self.waiting_cards.pop(seat.id, None)
-        deputy = seat.deputy
-        if deputy is not None:
-            self.active_seat.pop(deputy, None)
-        seat.deputy = None
-        seat.uid = None
-        if deputy is not None:
-            # The same card already waiting at another seat (it was moved there): take it now, with
-            # every check an insertion gets.
-            for other, uid in list(self.waiting_cards.items()):
-                if self.card_owner.get(uid) == deputy:
-                    del self.waiting_cards[other]
-                    return self._card_inserted(ev.CardInserted(seat=other, uid=uid), now)
-        return _NONE
-
-    def _presence_changed(self, e: ev.PresenceChanged, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        seat.present = e.present
-        return _NONE
-
-    def _seat_offline(self, e: ev.SeatWentOffline, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        seat.online = False
-        # The card is released: the deputy may move to a working seat.  The console
-        # reports its card again when it comes back.
-        moved = self._card_removed(ev.CardRemoved(seat=seat.id), now)  # a waiting card may be taken
-        self.alerts += 1
-        effects: list[Effect] = [
-            *moved,
-            Alert(kind="seat_offline", detail=f"seat {seat.id} went offline", seat=seat.id),
-        ]
-        if seat.id in self.floor.speeches:
-            effects.extend(self.floor.end(seat.id, now, "seat_offline"))
-            self.refresh_deadline()
-        return tuple(effects)
-
-    def _seat_online(self, e: ev.SeatCameOnline, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        seat.online = True
-        if e.restarted:
-            seat.last_seq = None  # a console that restarted counts its events from zero again
-        return (self.mode(),)  # a console that was away learns the chamber's mode
-
-    def _mic_unit_changed(self, e: ev.MicUnitChanged, now: int) -> Effects:
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
-        was, seat.mic_ok = seat.mic_ok, e.online
-        if e.online or not was:
-            return _NONE
-        self.alerts += 1
-        speaking = " while its speaker has the floor" if seat.id in self.floor.speeches else ""
-        detail = f"the microphone unit of seat {seat.id} is silent{speaking}"
-        return (Alert(kind="mic_unit_offline", detail=detail, seat=seat.id),)
+        return (self.rejection(e, "not_chair", f"key {key} works only on the chair console", seat),)
 
     # --- sitting, agenda, registration --------------------------------------------------------------
 
