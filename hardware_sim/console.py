@@ -357,7 +357,8 @@ class ConsoleModel:
             self._mode = regs[r.HR_MODE]
             self._leds &= ~int(r.Led.CHOICES)
             self._proposal_leds = 0
-            self._restarted = False
+            if not broadcast:  # only the controller's write to this unit says it saw the restart
+                self._restarted = False
         for addr in range(r.HR_TEXT, r.HR_TEXT + r.TEXT_REGS):
             if addr in regs:
                 self._text[addr - r.HR_TEXT] = regs[addr]

@@ -20,6 +20,7 @@ from chamber.core.events import decode_input
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, VoteKind
 from chamber.daemon import Controller, start_controller
+from hardware_sim.console import ConsoleModel
 from hardware_sim.simulator import Simulator
 from terminals.registers import Led, Mode
 
@@ -244,6 +245,42 @@ def test_a_console_that_misses_the_mode_broadcast_is_put_right(
     assert all(sim.console(s).state().mode == Mode.VOTE_YES_NO for s in cards)
     assert sim.press(deaf, Key.YES)
     wait_for(lambda: ctl.engine.snapshot().vote.cast == 1, what="its vote")  # type: ignore[union-attr]
+
+
+def test_a_console_powered_up_just_before_a_broadcast_is_still_seen_as_restarted(
+    chamber: tuple[Simulator, Controller], config: Config
+) -> None:
+    """A console that lost power while offline numbers its events from zero again.  If the next MODE
+    broadcast reached it before the controller's next probe and cleared RESTARTED, the engine would
+    take its new presses for old ones (duplicate_event) and the console, acknowledged, would drop them."""
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    engine = ctl.engine
+    seat = sorted(cards)[0]
+    console = sim.console(seat)
+    assert isinstance(console, ConsoleModel)
+    line = sim.line_of(seat)
+    for _ in range(4):  # its event numbers move on, so the old numbering and the new one overlap
+        assert sim.press(seat, Key.SPEAK)
+    wait_for(lambda: not console.state().pending, what="the presses acknowledged")
+    console.power_off()
+    wait_for(lambda: not engine.snapshot().seats[seat - 1].online, what="the seat offline")
+
+    def hook(to: int, frame: bytes) -> None:  # the power comes back just before the broadcast is heard
+        if to == 0 and not console.powered:
+            console.power_on()
+
+    sim.set_request_hook(line, hook)
+    try:
+        assert engine.execute(ev.OpenVote(duration_s=0)).accepted
+        wait_for(lambda: console.powered, what="the power back, just before the broadcast")
+    finally:
+        sim.set_request_hook(line, None)
+    wait_for(lambda: engine.snapshot().seats[seat - 1].online, what="the seat back online")
+    wait_for(lambda: console.state().mode == Mode.VOTE_YES_NO, what="the vote mode written to it")
+    assert sim.press(seat, Key.YES)
+    wait_for(lambda: engine.snapshot().vote.cast == 1, what="its vote counted")  # type: ignore[union-attr]
+    assert engine.sitting.vote is not None and list(engine.sitting.vote.choices.values()) == [0]  # За
 
 
 @pytest.mark.parametrize(
