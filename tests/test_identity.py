@@ -293,3 +293,24 @@ def test_a_card_seen_at_its_new_seat_before_it_left_the_old_one_is_taken_when_it
     assert CardAccepted(seat=5, deputy=roster.deputies[0].id) in effects
     snap = d.sitting.snapshot()
     assert snap.seats[0].deputy is None and snap.seats[4].deputy == roster.deputies[0].id
+
+
+def test_a_refused_card_swapped_out_of_the_slot_does_not_take_the_seat_later() -> None:
+    """Free seating: deputy 1's card is refused at seat 3 (active at seat 1) and parked there; deputy 3
+    then puts their own card in seat 3 (a swap within one poll: no removal reported).  When deputy 1
+    leaves seat 1, the parked card must not take seat 3 from deputy 3, nor deputy 3's vote."""
+    roster = make_roster(4, rules=FREE)
+    d = Driver()
+    d.ok(ev.OpenSitting(roster=roster))
+    card = {dep.id: dep.cards[0] for dep in roster.deputies}
+    for seat in (1, 3):
+        d.ok(ev.CardInserted(seat=seat, uid=card[seat]))
+    d.ok(ev.CardRemoved(seat=3))
+    assert d.reject(ev.CardInserted(seat=3, uid=card[1])).reason == "card_elsewhere"
+    d.ok(ev.CardInserted(seat=3, uid=card[3]))
+    d.ok(ev.CardRemoved(seat=1))
+    assert _seat_view(d, 3).deputy == 3 and _seat_view(d, 1).deputy is None
+    d.ok(ev.OpenRegistration())
+    d.press(3, Key.REGISTER)
+    d.ok(ev.CloseRegistration())
+    assert d.sitting.registered == {3}

@@ -30,6 +30,9 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         seat = s.seats.get(e.seat)
         if seat is None:
             return s.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
+        # Whatever card was parked in this slot is not in it any more: this one is (a swap inside one
+        # poll reports no removal).  Parked, the old card would later take the seat from its holder.
+        s.waiting_cards.pop(seat.id, None)
         uid = e.uid.strip().upper()
         deputy = s.card_owner.get(uid)
         if deputy is None:
