@@ -71,14 +71,23 @@ class EngineError(RuntimeError):
     pass
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
+class SteadyClock:
+    """Wall-clock milliseconds read once, then carried on by the monotonic clock: an NTP step (or a
+    hand-set clock) during a sitting cannot stop a timed vote or a speech limit, nor move them."""
+
+    def __init__(self) -> None:
+        self._wall0 = time.time_ns()
+        self._mono0 = time.monotonic_ns()
+
+    def __call__(self) -> int:
+        return (self._wall0 + time.monotonic_ns() - self._mono0) // 1_000_000
 
 
 class Engine:
-    def __init__(self, journal: Journal, clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(self, journal: Journal, clock: Callable[[], int] | None = None) -> None:
         self.journal = journal
-        self._clock = clock
+        self._clock = clock or SteadyClock()
+        self._offset = 0  # added to the clock: grows when it is found behind the journal's time
         self._last_time = 0
         self.sitting = Sitting()
         self.sitting_uid: str | None = None
@@ -159,10 +168,17 @@ class Engine:
 
     # --- the owner thread --------------------------------------------------------------------------
 
+    def _time(self) -> int:
+        return self._clock() + self._offset
+
     def now(self) -> int:
-        t = self._clock()
+        """The time of the next input: never before the last one journaled.  A clock found behind it
+        (set back by hand, or the journal written by a faster clock) is offset to carry on from the
+        journal's time at the clock's pace; holding time still instead would stop every deadline."""
+        t = self._time()
         if t < self._last_time:
-            t = self._last_time  # wall clock stepped back (NTP): keep the journal's time monotonic
+            self._offset += self._last_time - t
+            t = self._last_time
         self._last_time = t
         return t
 
@@ -186,11 +202,11 @@ class Engine:
         first = self._held
         self._held = None
         if first is None:
-            wait = (self.sitting.next_deadline() - self._clock()) / 1000
+            wait = (self.sitting.next_deadline() - self._time()) / 1000
             try:
                 first = self._queue.get(timeout=min(max(wait, 0.0), SNAPSHOT_EVERY_MS / 1000 if self._dirty else 1.0))
             except queue.Empty:
-                if self.sitting.next_deadline() <= self._clock():
+                if self.sitting.next_deadline() <= self._time():
                     return [(ev.Tick(), Future())]
                 return []
             if first is None:
@@ -215,7 +231,8 @@ class Engine:
         """Journal then apply one batch (runs on the owner thread; tests may call it directly)."""
         now = self.now()
         sitting = self.sitting
-        if sitting.phase is Phase.NO_SITTING and isinstance(batch[0][0], ev.OpenSitting):
+        opening = sitting.phase is Phase.NO_SITTING and isinstance(batch[0][0], ev.OpenSitting)
+        if opening:
             self.sitting_uid = f"{time.strftime('%Y%m%d', time.gmtime(now / 1000))}-{uuid.uuid4().hex[:12]}"
         journaled = sitting.phase is not Phase.NO_SITTING or self.sitting_uid is not None
         seqs: list[int | None] = [None] * len(batch)
@@ -228,6 +245,8 @@ class Engine:
             except Exception as exc:  # the store is down or full: act on nothing we could not record
                 self.journal_failures += 1
                 log.error("journal append failed, %d inputs not applied: %s", len(batch), exc)
+                if opening:  # the sitting did not open: what comes next must not go into its journal
+                    self.sitting_uid = None
                 for _, fut in batch:
                     fut.set_exception(EngineError(f"journal write failed: {exc}"))
                 return
@@ -264,7 +283,7 @@ class Engine:
     def _publish(self, *, force: bool) -> None:
         if not self._dirty:
             return
-        now = self._clock()
+        now = self._time()
         if force or now - self._snapshot_at >= SNAPSHOT_EVERY_MS:
             self._snapshot = self.sitting.snapshot()
             self._snapshot_at = now

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from waiting import wait_for
 
 from chamber.bench import demo_roster
 from chamber.core import events as ev
@@ -204,6 +205,29 @@ def test_a_failed_journal_write_applies_and_acknowledges_nothing(tmp_path: Path)
         journal.close()
 
 
+def test_a_sitting_whose_opening_could_not_be_journaled_does_not_exist(tmp_path: Path) -> None:
+    clock = Clock()
+    engine, journal = started(f"sqlite:///{tmp_path / 'j.db'}", clock)
+    try:
+        real_append = journal.append
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise OSError("disk full")
+
+        journal.append = broken  # type: ignore[method-assign]
+        with pytest.raises(EngineError, match="disk full"):
+            engine.execute(ev.OpenSitting(roster=demo_roster(SEATS), number=7))
+        assert engine.sitting_uid is None and engine.sitting.phase is Phase.NO_SITTING
+        journal.append = real_append  # type: ignore[method-assign]
+        engine.execute(ev.CardInserted(seat=1, uid="00000001"))  # no sitting: refused, journaled nowhere
+        prepare(engine, clock)
+        assert journal.sittings() == [engine.sitting_uid]
+        assert next(journal.records(engine.sitting_uid or "")).type == "OpenSitting"
+    finally:
+        engine.stop()
+        journal.close()
+
+
 def test_refuses_to_resume_a_tampered_journal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'j.db'}"
     clock = Clock()
@@ -358,6 +382,29 @@ def test_a_defect_in_a_handler_is_an_alert_not_a_dead_engine(tmp_path: Path, mon
         uid = engine.sitting_uid
         assert uid is not None
         assert msgspec.json.encode(replayed(journal, uid).snapshot()) == msgspec.json.encode(engine.sitting.snapshot())
+    finally:
+        engine.stop()
+        journal.close()
+
+
+def test_a_clock_set_back_does_not_stop_a_timed_vote(tmp_path: Path) -> None:
+    """The wall clock steps back an hour (NTP, a hand) while a 5-second vote is open: the vote still
+    closes 5 seconds of clock time after it opened, and journal times never run backwards."""
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    clock = Clock()
+    engine, journal = started(url, clock)
+    try:
+        prepare(engine, clock)
+        assert engine.execute(ev.OpenVote(duration_s=5)).accepted
+        clock.t -= 3_600_000
+        assert engine.execute(ev.KeyPressed(seat=1, key=Key.YES)).accepted
+        clock.t += 6_000
+        wait_for(lambda: engine.snapshot().phase is Phase.VOTE_CLOSED, what="the vote closed by its timer")
+        assert engine.snapshot().results[-1].counts == (1, 0, 0)
+        uid = engine.sitting_uid
+        assert uid is not None
+        times = [r.at_ms for r in journal.records(uid)]
+        assert times == sorted(times)
     finally:
         engine.stop()
         journal.close()
