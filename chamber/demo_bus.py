@@ -24,7 +24,7 @@ from chamber.core.phases import Phase
 from chamber.core.roster import Roster
 from chamber.core.values import VoteSubject
 from chamber.daemon import start_controller
-from chamber.demo import report
+from chamber.demo import holds_sittings, report
 from chamber.engine import Engine
 from chamber.journal import Journal
 from chamber.report import describe_snapshot
@@ -67,6 +67,12 @@ def run_bus_demo(config_path: str, db_url: str | None) -> int:
         Path("var").mkdir(exist_ok=True)
         db_url = f"sqlite:///{Path('var') / time.strftime('demo-bus-%Y%m%d-%H%M%S.db')}"
     print(f"Журнал / journal: {db_url}")
+    journal = Journal(db_url)
+    try:
+        if holds_sittings(journal, db_url):
+            return 2
+    finally:
+        journal.close()
     with Simulator(config, wire_time=True) as sim:
         for line_id, path in sim.lines.items():
             print(f"Лінія / line {line_id}: {path} (Modbus RTU, emulated wire timing)")

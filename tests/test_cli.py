@@ -241,3 +241,10 @@ def test_the_terminal_report_names_subjects_speeches_and_endings_in_ukrainian() 
     core = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "chamber" / "core").glob("*.py"))
     codes = set(re.findall(r'\b(?:end|end_all)\([^)]*"([a-z_]+)"', core))
     assert codes and codes <= set(ENDED_UK), codes - set(ENDED_UK)
+
+
+def test_demo_refuses_a_journal_that_holds_sittings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = demo_journal(tmp_path, capsys)
+    for extra in ([], ["--bus"]):
+        assert main(["demo", *extra, "--config", str(ROOT / "config.toml"), "--db", url, "--fast"]) == 2
+        assert "already holds 1 sitting(s)" in capsys.readouterr().err
