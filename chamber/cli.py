@@ -61,6 +61,10 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
             return 1
         sittings = [args.sitting] if args.sitting else known
         bad = 0
+        if not args.sitting:
+            for p in journal.missing_sittings():
+                bad += 1
+                print(f"journal: {p.kind}: {p.message}")
         for uid in sittings:
             problems = journal.verify(uid)
             last = journal.last_record(uid)

@@ -69,11 +69,13 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
     union,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from chamber.chain import GENESIS_HASH, JournalRecord, Problem, ProblemKind, check_chain, record_hash, span
 
@@ -168,7 +170,7 @@ class Journal:
         exist is an error rather than a new, empty journal that would verify as intact."""
         try:
             self._open(url, create)
-        except (SQLAlchemyError, OSError, ValueError) as exc:
+        except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:  # ImportError: no driver for the URL
             try:
                 shown = make_url(url).render_as_string(hide_password=True)
             except Exception:  # an unparseable URL: say so without echoing it whole
@@ -179,20 +181,31 @@ class Journal:
         parsed = make_url(url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
+        engine_args: dict[str, Any] = {}
         if self._is_sqlite:
             database = parsed.database
-            if database and database != ":memory:" and not database.startswith("file:"):
+            if not database or database == ":memory:":
+                # one connection for the whole life of the journal: each new one would be a new, empty database
+                engine_args["poolclass"] = StaticPool
+                connect_args["check_same_thread"] = False
+            elif not database.startswith("file:"):
                 path = Path(database).expanduser()
                 if not create and not path.is_file():
                     raise FileNotFoundError(f"no journal database at {path}")
                 path.parent.mkdir(parents=True, exist_ok=True)
         elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
             connect_args["options"] = "-c synchronous_commit=on"
-        self._engine: Engine = create_engine(url, connect_args=connect_args)
+        self._engine: Engine = create_engine(url, connect_args=connect_args, **engine_args)
         if self._is_sqlite:
             event.listen(self._engine, "connect", _sqlite_on_connect)
         self._heads: dict[str, _Head] = {}
-        self._upgrade()
+        if create:
+            self._upgrade()
+            return
+        # The audit tools read; they must not write a schema into some other application's database.
+        missing = {"sittings", "journal", "chain_head"} - set(inspect(self._engine).get_table_names())
+        if missing:
+            raise ValueError(f"not a chamber journal: no table(s) {', '.join(sorted(missing))}")
 
     @property
     def engine(self) -> Engine:
@@ -363,10 +376,22 @@ class Journal:
             )
         return listed + sorted(others - set(listed))
 
+    def missing_sittings(self) -> list[Problem]:
+        """Sittings deleted whole, rows, records and chain head together: their places in the order of
+        creation (1, 2, 3 …) are empty.  (The newest one deleted whole leaves no gap: compare the count
+        with the council's records.)"""
+        with self._engine.connect() as conn:
+            ords = sorted(int(o) for o in conn.execute(select(sittings_table.c.ord)).scalars())
+        gaps = sorted(set(range(1, ords[-1] + 1)) - set(ords)) if ords else []
+        return [
+            Problem("", 0, "removed", f"sitting number {n} in order of creation is missing: deleted with its records")
+            for n in gaps
+        ]
+
     def verify(self, sitting: str | None = None) -> list[Problem]:
         """Recompute every hash and check every link; an empty list means the journal is intact."""
         names = self.all_sittings() if sitting is None else [sitting]
-        problems: list[Problem] = []
+        problems: list[Problem] = self.missing_sittings() if sitting is None else []
         for name in names:
             problems.extend(self._verify_one(name))
         return problems

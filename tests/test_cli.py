@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -248,3 +250,44 @@ def test_demo_refuses_a_journal_that_holds_sittings(tmp_path: Path, capsys: pyte
     for extra in ([], ["--bus"]):
         assert main(["demo", *extra, "--config", str(ROOT / "config.toml"), "--db", url, "--fast"]) == 2
         assert "already holds 1 sitting(s)" in capsys.readouterr().err
+
+
+def test_verify_does_not_write_into_a_database_that_is_not_a_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other-app.db"
+    with contextlib.closing(sqlite3.connect(other)) as db, db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (other, empty):
+        assert main(["journal", "verify", "--db", f"sqlite:///{path}"]) == 2
+        assert "not a chamber journal" in capsys.readouterr().err
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        assert [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["invoices"]
+
+
+def test_verify_finds_a_sitting_deleted_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'three.db'}"
+    from chamber.bench import demo_roster
+    from chamber.core import events as ev
+    from chamber.engine import Engine
+    from chamber.journal import Journal
+
+    journal = Journal(url)
+    engine = Engine(journal)
+    engine.start()
+    uids = []
+    for number in (1, 2, 3):
+        assert engine.execute(ev.OpenSitting(roster=demo_roster(4), number=number)).accepted
+        uids.append(engine.sitting_uid)
+        assert engine.execute(ev.CloseSitting()).accepted
+    engine.stop()
+    journal.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "three.db")) as db, db:
+        for table, column in (("journal", "sitting"), ("chain_head", "sitting"), ("sittings", "uid")):
+            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (uids[1],))
+    assert main(["journal", "verify", "--db", url]) == 1
+    out = capsys.readouterr().out
+    assert "sitting number 2 in order of creation is missing" in out
+    assert f"sitting {uids[0]}: intact" in out and f"sitting {uids[2]}: intact" in out
