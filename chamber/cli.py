@@ -162,10 +162,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         print(json.dumps(bus) if args.json else "\n".join(f"{k:28} {v}" for k, v in bus.items()))
         return 0 if bus["lost_presses"] == 0 else 1
+    from pathlib import Path
+
+    problems = [
+        "--seats must be 1 or more" if args.seats < 1 else "",
+        "--presses must be 1 or more" if args.presses < 1 else "",
+        "--rounds must be 1 or more" if args.rounds < 1 else "",
+        f"--dir {args.dir}: no such directory" if args.dir is not None and not Path(args.dir).is_dir() else "",
+    ]
+    if any(problems):
+        print("chamber bench core: " + "; ".join(p for p in problems if p), file=sys.stderr)
+        return 2
     result = bench_core(seats=args.seats, presses=args.presses, rounds=args.rounds)
     if args.dir is None:
-        from pathlib import Path
-
         args.dir = "var"
         Path(args.dir).mkdir(exist_ok=True)
     result["journal_dir"] = str(args.dir)

@@ -374,6 +374,14 @@ class StoreConfig(_Model):
                 'must be an SQLAlchemy URL such as "sqlite:///var/chamber.db" or '
                 f'"postgresql+psycopg://chamber@localhost/chamber", got {_toml_repr(value)}'
             )
+        scheme = value.split(":", 1)[0]
+        # the drivers installed with the project: SQLite's built into Python, psycopg 3 for PostgreSQL
+        installed = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+        if scheme not in installed:
+            raise ValueError(
+                f"{scheme}:// needs a database driver this installation does not have; use one of "
+                f"{', '.join(s + '://' for s in installed)}"
+            )
         return value
 
 

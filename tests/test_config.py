@@ -541,6 +541,11 @@ def test_relative_sqlite_path_is_resolved_against_the_config_file(tmp_path: Path
     assert load_config(write(sub, data)).store.url == f"sqlite:///{sub / 'db' / 'x.db'}?timeout=5"
     data["store"] = {"url": "chamber.db"}
     assert only_error(tmp_path, data).startswith("store.url: must be an SQLAlchemy URL")
+    for url in ("postgresql+nonexist://c@db/c", "postgresql://c@db/c"):  # the latter means psycopg2: absent
+        data["store"] = {"url": url}
+        error = only_error(tmp_path, data)
+        assert error.startswith(f"store.url: {url.split(':')[0]}:// needs a database driver"), error
+        assert "postgresql+psycopg://" in error
 
 
 def test_web_secret_key_file_is_resolved(tmp_path: Path) -> None:
