@@ -27,6 +27,7 @@ next poll: nothing is half taken.  The generic profile's counterpart is ``termin
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -116,27 +117,40 @@ def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code
         if fifo is None:
             return False
         codes = [r & 0xFF for r in fifo]
-    last: Future[Any] | None = None
+    futures: list[Future[Any]] = []
     for i in range(start, count):
         code = codes[i]
         if code not in VALID_KEYS:
             link.errors["bad_key"] += 1
             log.warning("line %s: seat %d reported unknown key code %d", loop.line_id, link.seat, code)
             continue
-        last = loop.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF))
+        futures.append(loop.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF)))
     link.taken = newest
-    if last is None:
+    if not futures:
         loop._inbox.put(("ack", (link, newest)))
     else:
-        last.add_done_callback(_acknowledger(loop, link, newest))
+        done = _acknowledger(loop, link, newest, futures)
+        for fut in futures:
+            fut.add_done_callback(done)
     return True
 
 
-def _acknowledger(loop: LineLoop, link: ConsoleLink, seq: int) -> Callable[[Future[Any]], None]:
+def _acknowledger(
+    loop: LineLoop, link: ConsoleLink, seq: int, futures: list[Future[Any]]
+) -> Callable[[Future[Any]], None]:
+    """Acknowledge ``seq`` once every one of ``futures`` is done, and only if all were journaled: the
+    engine may split one console's events over two batches, and an ACK frees every event up to it.
+    If any failed, the events are read again from the console (which still holds them all)."""
     inbox = loop._inbox
+    lock = threading.Lock()
+    left = [len(futures)]
 
-    def done(fut: Future[Any]) -> None:
-        if fut.exception() is None:
+    def done(_: Future[Any]) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        if all(f.exception() is None for f in futures):
             inbox.put(("ack", (link, seq)))
         else:
             inbox.put(("retake", link))

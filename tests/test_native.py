@@ -85,3 +85,44 @@ def test_key_events_go_to_the_engine_once_with_their_numbers() -> None:
     assert _decode(loop, link, 0, head=41, count=1, code=int(Key.YES))  # not yet acknowledged: not again
     assert len(loop.events) == n
     assert loop._inbox.get_nowait() == ("ack", (link, 41))  # the engine's Future completed: ACK queued
+
+
+class _SplitLoop(_Loop):
+    """The engine journals a console's events in two batches; the test settles each Future itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.futures: list[Future[Any]] = []
+
+    def submit(self, event: ev.Input) -> Future[Any]:
+        fut = super().submit(event)
+        if isinstance(event, ev.KeyPressed):  # (the presence report of a first poll is settled at once)
+            fut = Future()
+            self.futures.append(fut)
+        return fut
+
+    def exchange(self, link: ConsoleLink, frame: bytes, parse: Any) -> Any:
+        return [int(Key.YES), int(Key.NO), int(Key.ABSTAIN)]  # the FIFO of three events
+
+
+def _three_events(loop: _SplitLoop, link: ConsoleLink) -> None:
+    assert _decode(loop, link, 0, head=10, count=3, code=int(Key.YES))
+    assert [e.seq for e in loop.events if isinstance(e, ev.KeyPressed)] == [10, 11, 12]
+
+
+def test_no_ack_until_every_event_is_journaled_and_none_if_one_failed() -> None:
+    """An ACK of 12 frees 10 and 11 too: it may go only when all three are in the journal."""
+    loop, link = _SplitLoop(), _link()
+    _three_events(loop, link)
+    loop.futures[2].set_result(None)  # the later batch first
+    loop.futures[0].set_result(None)
+    assert loop._inbox.empty()
+    loop.futures[1].set_exception(OSError("disk full"))  # this batch could not be journaled
+    assert loop._inbox.get_nowait() == ("retake", link)  # read them all again; no ACK
+    assert loop._inbox.empty()
+
+    loop, link = _SplitLoop(), _link()
+    _three_events(loop, link)
+    for fut in loop.futures:
+        fut.set_result(None)
+    assert loop._inbox.get_nowait() == ("ack", (link, 12))
