@@ -301,11 +301,16 @@ class LineLoop:
                 self._broadcast[HR_MODE] = [word]
             return
         if type(effect) is fx.SittingOpened:
-            # The new sitting knows no cards yet: report every card and sensor again.
+            # The new sitting knows no cards yet: report every card and sensor again, and every console
+            # and microphone unit found dead before it opened (reported then, it was refused: no sitting).
             for link in self.links:
                 link.last_reply = None
                 link.status = None
                 link.card_seq = None
+                if not link.online:
+                    self.submit(ev.SeatWentOffline(seat=link.seat))
+                elif link.mic_unit is not None and not link.mic_online:
+                    self.submit(ev.MicUnitChanged(seat=link.seat, online=False))
             return
         if type(effect) is fx.ConsoleText:
             assert isinstance(effect, fx.ConsoleText)

@@ -166,6 +166,30 @@ def test_a_microphone_unit_that_restarts_or_dies_is_noticed_and_rewritten(
             ctl.stop()
 
 
+def test_consoles_dead_before_the_sitting_opens_are_shown_offline_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found dead with no sitting open, the report is refused (no roster yet); the sitting that opens
+    later must still learn of it, or it shows the seat online all day."""
+    monkeypatch.setattr(readback, "READBACK_S", 0.2)
+    config = parse_config(SMALL, str(tmp_path / "small.toml"))
+    with Simulator(config) as sim:
+        sim.set_fault("A", 2, dead=True)  # seat 2's console
+        sim.set_fault("A", 11, dead=True)  # seat 1's microphone unit
+        ctl = start_controller(config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}")
+        engine = ctl.engine
+        try:
+            line = ctl.lines["A"]
+            wait_for(lambda: not line.by_seat[2].online and not line.by_seat[1].mic_online, what="found dead")
+            assert engine.execute(ev.OpenSitting(roster=config.roster(), number=1)).accepted
+            wait_for(lambda: not engine.snapshot().seats[1].online, what="seat 2 offline in the sitting")
+            wait_for(lambda: not engine.snapshot().seats[0].mic_ok, what="seat 1's microphone silent")
+            assert engine.snapshot().seats[0].online and engine.snapshot().seats[2].online
+            assert engine.snapshot().alerts == 2
+        finally:
+            ctl.stop()
+
+
 def test_rtu_over_tcp_gateway(tmp_path: Path) -> None:
     config = parse_config(SMALL, str(tmp_path / "small.toml"))
     with Simulator(config, tcp=True) as sim:

@@ -159,6 +159,8 @@ def test_seat_offline_and_back() -> None:
     assert view.deputy is None  # the card is released
     assert 2 not in d.sitting.active_seat
     alerts = d.sitting.alerts
+    assert d.ok(ev.SeatWentOffline(seat=2)) == ()  # reported again: no second alert
+    assert d.sitting.alerts == alerts
     r = d.reject(ev.KeyPressed(seat=2, key=Key.YES))
     assert r.reason == "seat_offline"
     assert _seat_view(d, 2).rejected == 1

@@ -104,6 +104,8 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         seat = s.seats.get(e.seat)
         if seat is None:
             return s.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
+        if not seat.online:
+            return NONE  # reported again (a line loop repeats it when a sitting opens): one alert is enough
         seat.online = False
         # The card is released: the deputy may move to a working seat.  The console
         # reports its card again when it comes back.
