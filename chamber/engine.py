@@ -135,6 +135,9 @@ class Engine:
 
     def start(self) -> None:
         self.recover()
+        # The adapters start knowing nothing: tell them what the consoles must show now (the mode, and
+        # for a resumed sitting its LEDs and microphones), before any input is taken.
+        self._fan_out(ev.Tick(), self.sitting.console_outputs())
         self._thread = threading.Thread(target=self._run, name="chamber-engine", daemon=True)
         self._thread.start()
         vote = self.sitting.vote

@@ -283,6 +283,36 @@ def test_a_console_powered_up_just_before_a_broadcast_is_still_seen_as_restarted
     assert engine.sitting.vote is not None and list(engine.sitting.vote.choices.values()) == [0]  # За
 
 
+def test_a_controller_restarted_mid_vote_leaves_the_consoles_showing_the_vote(
+    chamber: tuple[Simulator, Controller], config: Config, tmp_path: Path
+) -> None:
+    """The daemon restarts (an update, a crash) during a vote: the consoles must stay in the vote with
+    their registration and choice LEDs, not be written back to idle by a controller that forgot."""
+    sim, ctl = chamber
+    cards = carded_and_registered(sim, ctl, config)
+    seats = sorted(cards)
+    assert ctl.engine.execute(ev.OpenVote(duration_s=0)).accepted
+    assert sim.press(seats[0], Key.NO)
+    wait_for(lambda: ctl.engine.snapshot().vote.cast == 1, what="a vote")  # type: ignore[union-attr]
+    wait_for(lambda: sim.console(seats[0]).state().leds & Led.NO, what="its LED")
+    ctl.stop()
+    ctl2 = start_controller(config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}")
+    try:
+        assert ctl2.engine.snapshot().phase == "vote_open"
+        wait_for(lambda: all(s.deputy is not None for s in ctl2.engine.snapshot().seats if s.id in cards), what="cards")
+        settled = lambda: not any(link.dirty for loop in ctl2.lines.values() for link in loop.links)  # noqa: E731
+        wait_for(settled, what="the new controller's writes done")
+        for seat in seats:
+            state = sim.console(seat).state()
+            assert state.mode == Mode.VOTE_YES_NO, (seat, state)
+            assert state.leds & Led.REGISTERED and state.leds & Led.CARD_OK, (seat, state)
+        assert sim.console(seats[0]).state().leds & Led.NO
+        assert sim.press(seats[1], Key.YES)
+        wait_for(lambda: ctl2.engine.snapshot().vote.cast == 2, what="a vote after the restart")  # type: ignore[union-attr]
+    finally:
+        ctl2.stop()
+
+
 @pytest.mark.parametrize(
     "faults",
     [

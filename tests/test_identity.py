@@ -6,7 +6,16 @@ import pytest
 from factories import Driver, make_roster, ready, rules, uid
 
 from chamber.core import events as ev
-from chamber.core.effects import Alert, CardAccepted, ChoiceAccepted, Mode, ModeChanged, Registered, Rejected
+from chamber.core.effects import (
+    Alert,
+    CardAccepted,
+    ChoiceAccepted,
+    Mode,
+    ModeChanged,
+    Registered,
+    Rejected,
+    RequestLed,
+)
 from chamber.core.phases import Phase
 from chamber.core.snapshot import RegistrationRound
 from chamber.core.values import Key, Outcome, Seating
@@ -316,3 +325,17 @@ def test_a_refused_card_swapped_out_of_the_slot_does_not_take_the_seat_later() -
     d.press(3, Key.REGISTER)
     d.ok(ev.CloseRegistration())
     assert d.sitting.registered == {3}
+
+
+def test_console_outputs_restate_what_every_console_shows() -> None:
+    d = ready(5, carded=range(1, 5), registered=range(1, 4))
+    d.press(4, Key.SPEAK)
+    d.ok(ev.OpenVote(duration_s=0))
+    d.press(2, Key.NO)
+    outputs = d.sitting.console_outputs()
+    assert outputs[0] == ModeChanged(mode=Mode.VOTE_YES_NO)
+    assert {e for e in outputs if isinstance(e, CardAccepted)} == {CardAccepted(seat=i, deputy=i) for i in range(1, 5)}
+    assert {e.seat for e in outputs if isinstance(e, Registered)} == {1, 2, 3}
+    assert [e for e in outputs if isinstance(e, ChoiceAccepted)] == [ChoiceAccepted(seat=2, option=1)]
+    assert RequestLed(seat=4, on=True) in outputs
+    assert Driver().sitting.console_outputs() == (ModeChanged(mode=Mode.IDLE),)  # no sitting: consoles idle

@@ -28,12 +28,15 @@ from chamber.core import events as ev
 from chamber.core import floor_handlers, seat_handlers, vote_handlers
 from chamber.core.effects import (
     Alert,
+    CardAccepted,
     ChoiceAccepted,
     Effect,
+    MicOn,
     Mode,
     ModeChanged,
     Registered,
     Rejected,
+    RequestLed,
     SealSecretTally,
     SittingClosed,
     SittingOpened,
@@ -231,6 +234,28 @@ class Sitting:
                 return ModeChanged(mode=Mode.VOTE_RATING, proposals=len(vote.proposals))
             return ModeChanged(mode=Mode.VOTE_YES_NO)
         return ModeChanged(mode=Mode.IDLE)
+
+    def console_outputs(self) -> Effects:
+        """Effects that set every console's outputs to what this state shows: the mode, card and
+        registration LEDs, the choices of an open named vote, microphones and request rings.  A
+        controller that resumes a sitting starts with consoles it knows nothing of: it sends these
+        once, before anything else.  (A secret vote open at a restart is annulled, so its choices,
+        which light only the seat's own LED, are not among them.)"""
+        out: list[Effect] = [self.mode()]
+        if self.phase is Phase.NO_SITTING:
+            return tuple(out)
+        for seat in self.seats.values():
+            if seat.deputy is not None:
+                out.append(CardAccepted(seat=seat.id, deputy=seat.deputy))
+                if seat.deputy in self.registered:
+                    out.append(Registered(seat=seat.id, deputy=seat.deputy))
+        vote = self.vote
+        if self.phase is Phase.VOTE_OPEN and vote is not None and not vote.secret:
+            for deputy, option in vote.choices.items():
+                out.append(ChoiceAccepted(seat=vote.seat_of[deputy], option=option))
+        out.extend(MicOn(seat=seat) for seat in self.floor.speeches)
+        out.extend(RequestLed(seat=r.seat, on=True) for r in self.floor.queue)
+        return tuple(out)
 
     def _fire_due(self, now: int) -> Effects:
         effects: list[Effect] = []
