@@ -203,16 +203,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from chamber.config import Config
     from chamber.daemon import run
+    from chamber.engine import EngineError
 
     config = _load(args.config)
     assert isinstance(config, Config)
-    return run(
-        config,
-        simulate=args.simulate,
-        wire_time=args.wire_time,
-        open_sitting=args.open_sitting,
-        sim_http_port=args.sim_http_port,
-    )
+    try:
+        return run(
+            config,
+            simulate=args.simulate,
+            wire_time=args.wire_time,
+            open_sitting=args.open_sitting,
+            sim_http_port=args.sim_http_port,
+        )
+    except EngineError as exc:  # e.g. a journal that fails verification: nothing is resumed from it
+        print(f"chamber run: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

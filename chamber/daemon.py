@@ -173,40 +173,50 @@ def run(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ports: dict[str, str] | None = None
     stoppers: list[Callable[[], None]] = []
-    if simulate:
-        from hardware_sim.http_api import PressApi
-        from hardware_sim.simulator import Simulator
-
-        sim = Simulator(config, wire_time=wire_time)
-        sim.start()
-        stoppers.append(sim.stop)
-        ports = dict(sim.lines)
-        for line_id, path in ports.items():
-            log.info("simulated line %s on %s", line_id, path)
-        api = PressApi(sim, port=sim_http_port)
-        api.start()
-        stoppers.append(api.stop)
-        log.info(
-            "simulated consoles' press API on %s (chamber sim press --url %s --seat 1 --key yes)", api.url, api.url
-        )
-    controller = start_controller(config, ports=ports, open_sitting=open_sitting)
-    controller.stoppers.extend(stoppers)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
         done.set()
 
+    # Before anything starts: a SIGTERM while the journal is replayed or the lines open must still
+    # end in a clean stop of whatever has started, not in the default kill.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
-    marks = dict.fromkeys(controller.lines, 0)
-    while not done.wait(HEALTH_EVERY_S):
-        for line_id, loop in controller.lines.items():
-            log.info("%s", line_health(loop, marks[line_id]))
-            marks[line_id] = loop.stats.cycles
-    controller.stop()
-    for loop in controller.lines.values():
-        log.info("totals: %s", line_health(loop))
+    controller: Controller | None = None
+    try:
+        if simulate:
+            from hardware_sim.http_api import PressApi
+            from hardware_sim.simulator import Simulator
+
+            sim = Simulator(config, wire_time=wire_time)
+            sim.start()
+            stoppers.append(sim.stop)
+            ports = dict(sim.lines)
+            for line_id, path in ports.items():
+                log.info("simulated line %s on %s", line_id, path)
+            api = PressApi(sim, port=sim_http_port)
+            api.start()
+            stoppers.append(api.stop)
+            log.info(
+                "simulated consoles' press API on %s (chamber sim press --url %s --seat 1 --key yes)",
+                api.url,
+                api.url,
+            )
+        if not done.is_set():
+            controller = start_controller(config, ports=ports, open_sitting=open_sitting)
+            log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
+            marks = dict.fromkeys(controller.lines, 0)
+            while not done.wait(HEALTH_EVERY_S):
+                for line_id, loop in controller.lines.items():
+                    log.info("%s", line_health(loop, marks[line_id]))
+                    marks[line_id] = loop.stats.cycles
+    finally:
+        if controller is not None:
+            controller.stop()
+            for loop in controller.lines.values():
+                log.info("totals: %s", line_health(loop))
+        for stop in reversed(stoppers):  # the simulator after the controller that talks to it
+            stop()
     log.info("stopped")
     return 0

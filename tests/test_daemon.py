@@ -76,6 +76,28 @@ def test_chamber_run_simulate_starts_journals_and_stops_on_sigterm(tmp_path: Pat
         journal.close()
 
 
+def test_a_sigterm_while_the_daemon_starts_is_a_clean_stop(tmp_path: Path) -> None:
+    """The signal arrives while the simulator is up and the controller is not yet: whatever started
+    is stopped, and the exit is 0, not death by the default handler."""
+    cfg = config_copy(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chamber.cli", "run", "--config", str(cfg), "--simulate"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    log: list[str] = []
+    for line in proc.stderr:
+        log.append(line)
+        if "simulated line A" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=30)[1]
+    assert proc.returncode == 0, "".join(log) + rest
+    assert "stopping" in rest and "stopped" in rest, rest
+
+
 def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.toml")
     links = tmp_path / "sim"
