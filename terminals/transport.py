@@ -25,6 +25,9 @@ import serial
 
 log = logging.getLogger("terminals.transport")
 
+#: A request frame is at most a few hundred bytes: a UART that will not take it in this long is stuck.
+WRITE_TIMEOUT_S = 0.5
+
 
 class LineDown(OSError):
     """The port or gateway is unusable; the loop reopens it with back-off."""
@@ -123,8 +126,18 @@ class SerialTransport:
     def write(self, frame: bytes) -> None:
         if self._fd < 0:
             raise LineDown(f"{self.port} is not open")
+        view = memoryview(frame)
+        deadline = time.perf_counter() + WRITE_TIMEOUT_S
         try:
-            os.write(self._fd, frame)
+            while view:
+                with contextlib.suppress(BlockingIOError):  # non-blocking fd: it may take part, or none
+                    view = view[os.write(self._fd, view) :]
+                if view:  # the transmit buffer is full: wait until it takes more, within reason
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0 or not select.select((), (self._fd,), (), remaining)[1]:
+                        raise LineDown(f"{self.port}: write stalled: {len(view)} byte(s) not taken in time")
+        except LineDown:
+            raise
         except OSError as exc:
             raise LineDown(f"{self.port}: write failed: {exc}") from exc
 

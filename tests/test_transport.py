@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from terminals import transport
 from terminals.transport import LineDown, SerialTransport, TcpTransport
 
 
@@ -90,3 +91,42 @@ def test_tcp_gateway_reply_and_a_gateway_that_closes() -> None:
         server.close()
     with pytest.raises(LineDown):
         TcpTransport("127.0.0.1", port_no, connect_timeout=0.5).open()  # nobody listens any more
+
+
+def test_a_write_the_port_takes_in_parts_is_written_whole(pty_pair: tuple[int, str]) -> None:
+    """The fd is non-blocking: a full transmit buffer takes part of a frame, or nothing for a while."""
+    master, path = pty_pair
+    port = SerialTransport(path, 115200, "N", 1, low_latency=False)
+    port.open()
+    data = bytes(range(256)) * 4096  # 1 MiB: far more than a pty buffers
+    got = bytearray()
+
+    def drain() -> None:
+        while len(got) < len(data):
+            time.sleep(0.001)  # a slow reader: the writer finds the buffer full again and again
+            with contextlib.suppress(BlockingIOError):
+                got.extend(os.read(master, 65536))
+
+    os.set_blocking(master, False)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        port.write(data)
+        reader.join(10)
+        assert bytes(got) == data
+    finally:
+        port.close()
+
+
+def test_a_write_nobody_takes_is_a_line_fault_not_a_hang(
+    pty_pair: tuple[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport, "WRITE_TIMEOUT_S", 0.2)
+    _, path = pty_pair
+    port = SerialTransport(path, 115200, "N", 1, low_latency=False)
+    port.open()
+    try:
+        with pytest.raises(LineDown, match="write stalled"):
+            port.write(bytes(1 << 20))  # nothing reads the other end
+    finally:
+        port.close()
