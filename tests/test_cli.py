@@ -101,7 +101,10 @@ def test_bench_bus_prints_one_json_object(capsys: pytest.CaptureFixture[str]) ->
     args = ["bench", "bus", "--json", "--seats", "16", "--lines", "2", "--baud", "115200", "--seconds", "1"]
     code = main(args)
     result = json.loads(capsys.readouterr().out)
-    assert code == 0 and result["lost_presses"] == 0 and result["duplicate_journal_records"] == 0
+    assert result["valid"] is (result["offline_verdicts"] == 0)
+    assert code == (0 if result["valid"] else 3)  # (a loaded CI machine may fall behind: then it says so)
+    assert result["lost_presses"] == 0 and result["duplicate_journal_records"] == 0
+    assert "duplicate_event" not in result["refused_presses"]
     assert result["presses"] > 0 and result["journaled_presses"] == result["presses"]
     assert result["polls"] > 0 and result["cycles"] > 0
     assert result["wire_limit_ms"] == pytest.approx(8 * ((8 + 13) * 11 / 115200 + 2 * 0.00175) * 1000, abs=0.01)
