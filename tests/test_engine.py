@@ -161,6 +161,8 @@ def test_secret_vote_closed_normally_is_sealed_as_counts_only(tmp_path: Path) ->
     clock = Clock()
     engine, journal = started(url, clock)
     try:
+        seen: list[ev.Input] = []
+        engine.subscribe(lambda event, effects: seen.append(event))
         prepare(engine, clock)
         assert engine.execute(ev.OpenVote(kind=VoteKind.SECRET, legal_basis="ст. 50 ч. 1")).accepted
         wait_all([engine.submit(ev.KeyPressed(seat=i, key=Key.YES)) for i in range(1, 24)])
@@ -175,6 +177,9 @@ def test_secret_vote_closed_normally_is_sealed_as_counts_only(tmp_path: Path) ->
         assert sealed == [ev.SecretTallySealed(vote=1, counts=(23, 3, 0))]
         again = replayed(journal, uid)
         assert again.results[1] == result
+        # adapters saw the secret choices as the journal keeps them: a seat took part, no key
+        during = seen[[type(e) for e in seen].index(ev.OpenVote) + 1 : [type(e) for e in seen].index(ev.CloseVote)]
+        assert len(during) == 26 and all(type(e) is ev.SecretBallotCast for e in during)
     finally:
         engine.stop()
         journal.close()

@@ -338,12 +338,16 @@ def test_broadcast_mode_reaches_every_console_of_the_line(sim: Simulator, bus: M
     for seat in (1, 2, 3):
         state = sim.console(seat).state()
         assert (state.mode, state.proposals, state.leds, state.text) == (r.Mode.VOTE_RATING, 3, 0, "Голосування")
-        assert not state.status & r.Status.RESTARTED
+        # a broadcast does not tell a console that the controller saw it restart: only its own write does
+        assert state.status & r.Status.RESTARTED
     assert sim.console(4).state().mode == r.Mode.IDLE  # another line
     assert sim.stats()["A"]["broadcasts"] == 2
     bus.send(write1_req(0, r.HR_MODE, r.mode_word(r.Mode.IDLE)))  # function 06 as a broadcast too
     bus.nothing()
     assert sim.console(2).state().mode == r.Mode.IDLE
+    bus.write(2, r.HR_MODE, r.mode_word(r.Mode.IDLE))
+    assert not sim.console(2).state().status & r.Status.RESTARTED
+    assert sim.console(1).state().status & r.Status.RESTARTED
 
 
 def test_power_cycle_sets_restarted(sim: Simulator, bus: Master) -> None:
