@@ -422,6 +422,7 @@ class Sitting:
         effects: list[Effect] = [ModeChanged(mode=Mode.IDLE)]
         if vote.secret:
             vote.deadline = None
+            vote.closed_at = at
             if vote.counts_known:
                 effects.append(SealSecretTally(vote=vote.number, counts=tuple(vote.tally)))
             effects.append(VoteClosed(vote=vote.number, adopted=None))

@@ -90,7 +90,7 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         for deputy in vote.choices:  # from here on nothing, not even memory, links a deputy to a choice
             vote.choices[deputy] = UNKNOWN
         vote.tally = [0] * len(vote.tally)
-        result = s.result_of(vote, s.clock)
+        result = s.result_of(vote, vote.closed_at if vote.closed_at is not None else s.clock)
         s.results[vote.number] = result
         return (VoteClosed(vote=vote.number, adopted=result.adopted),)
 

@@ -71,6 +71,7 @@ class VoteState:
 
     __slots__ = (
         "choices",
+        "closed_at",
         "deadline",
         "item",
         "key_map",
@@ -122,6 +123,7 @@ class VoteState:
         self.choices: dict[int, int] = {}  # deputy -> option (UNKNOWN for a replayed secret choice)
         self.seat_of: dict[int, int] = {}  # deputy -> seat the choice came from
         self.sealed: tuple[int, ...] | None = None  # secret votes: counts from the sealed record
+        self.closed_at: int | None = None  # secret votes: when they closed (their result comes at the seal)
 
     @property
     def secret(self) -> bool:
