@@ -148,15 +148,19 @@ def start_controller(
 ) -> Controller:
     journal = Journal(store_url or config.store.url)
     engine = Engine(journal)
-    lines = build_lines(config, engine.submit, ports)
-    engine.subscribe(router(config, lines))
-    engine.start()
-    controller = Controller(config, engine, journal, lines)
-    for line in lines.values():
-        line.start()
-    if open_sitting and engine.sitting_uid is None:
-        outcome = engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Засідання"))
-        log.info("sitting opened: %s", outcome.accepted)
+    controller = Controller(config, engine, journal)
+    try:
+        controller.lines = build_lines(config, engine.submit, ports)
+        engine.subscribe(router(config, controller.lines))
+        engine.start()
+        for line in controller.lines.values():
+            line.start()
+        if open_sitting and engine.sitting_uid is None:
+            outcome = engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Засідання"))
+            log.info("sitting opened: %s", outcome.accepted)
+    except BaseException:
+        controller.stop()  # what started stops, the journal closes: nothing half-running is left
+        raise
     return controller
 
 

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import msgspec
+
 from chamber.core import events as ev
 from chamber.core.effects import Effect, Rejected, SealSecretTally
 from chamber.core.events import decode_input, encode_input
@@ -124,9 +126,14 @@ class Engine:
         sitting = Sitting()
         count = 0
         for rec in self.journal.records(uid):
-            sitting.apply(decode_input(rec.payload), rec.at_ms)
+            try:
+                event = decode_input(rec.payload)
+            except msgspec.DecodeError as exc:  # written by a newer version, or forged with its hashes
+                raise EngineError(f"journal of sitting {uid}: record {rec.seq} cannot be decoded: {exc}") from exc
+            sitting.apply(event, rec.at_ms)
             self._last_time = max(self._last_time, rec.at_ms)
             count += 1
+        self.now()  # a clock behind the journal is offset now, so resumed deadlines fall when they should
         if sitting.phase is Phase.NO_SITTING:
             log.info("last sitting %s is closed (%d records); waiting for a new one", uid, count)
             return count

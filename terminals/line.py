@@ -144,6 +144,7 @@ class LineLoop:
         self._reopen_delay = REOPEN_MIN_S
         self._opened_at = 0.0
         self._turn = 0
+        self._mode_told = False
         # outputs of devices without a restart flag, read back on a slow round (terminals.readback)
         self.readback = readback.Readback(self, self.links)
         self.texts = texts.SeatTexts(text_show_s)  # refusals shown on the console's text line, then cleared
@@ -293,6 +294,12 @@ class LineLoop:
         if type(effect) is fx.ModeChanged:
             assert isinstance(effect, fx.ModeChanged)
             word = mode_of(effect)
+            told, self._mode_told = self._mode_told, True  # the first one always goes out: consoles may hold any mode
+            if told and self._broadcasts and all(link.mode == word for link in self.links):
+                # Restated, not changed (a seat came back, a controller started): a broadcast would make
+                # every console clear its choice LEDs mid-vote.  The console that was away is rewritten
+                # in full by itself; one that missed a broadcast shows it in MODE_ECHO.
+                return
             for link in self.links:
                 if link.set_mode(word) or not self._broadcasts:  # then each console gets a write of its own
                     self._want_write(link)
@@ -309,8 +316,22 @@ class LineLoop:
                 link.card_seq = None
                 if not link.online:
                     self.submit(ev.SeatWentOffline(seat=link.seat))
-                elif link.mic_unit is not None and not link.mic_online:
+                if link.mic_unit is not None and not link.mic_online:
                     self.submit(ev.MicUnitChanged(seat=link.seat, online=False))
+            return
+        if type(effect) is fx.HeldOffline:
+            assert isinstance(effect, fx.HeldOffline)
+            held = self.by_seat.get(effect.seat)
+            if held is None:
+                return
+            # The sitting says this device is down; this loop assumed it up.  Treat it as down, so
+            # that the first answer is reported (SeatCameOnline / MicUnitChanged) and the seat returns.
+            if effect.mic_unit:
+                if held.mic_unit is not None:
+                    held.mic_online = False
+            elif held.online:
+                held.online = False
+                held.next_probe = 0.0
             return
         if type(effect) is fx.ConsoleText:
             assert isinstance(effect, fx.ConsoleText)
@@ -408,6 +429,8 @@ class LineLoop:
             if register == HR_MODE:
                 for link in self.links:
                     link.mode_broadcast(values[0])
+                    if link.dirty:  # a choice taken since the mode was set: the broadcast just cleared it
+                        self._want_write(link)
         self._broadcast.clear()
 
     def _serve_writes(self, link: ConsoleLink) -> None:

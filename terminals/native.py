@@ -91,8 +91,11 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
         length = card[0]
         if length:
             loop.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
-        elif link.card_seq is not None:
+        else:
+            # Also on the first read after a start or a restart (card_seq None): the sitting may hold a
+            # deputy here whose card left while nobody polled, and must not let the seat vote for them.
             link.card_removed()
+            loop._want_write(link)  # its card and registration LEDs go dark
             loop.submit(ev.CardRemoved(seat=link.seat))
         link.card_seq = card_seq
     count = info >> 8

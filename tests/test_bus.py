@@ -159,6 +159,8 @@ def test_card_moved_to_another_seat_is_rejected_and_raises_an_alert(
     alerts_before = engine.snapshot().alerts
     sim.remove_card(seats[1])  # seat 2's owner is away; seat 1's card goes there
     wait_for(lambda: engine.snapshot().seats[1].deputy is None, what="card out")
+    lit = Led.CARD_OK | Led.REGISTERED
+    wait_for(lambda: not sim.console(seats[1]).state().leds & lit, what="its card and registration LEDs dark")
     sim.move_card(seats[0], seats[1])
     # the alert is "card_elsewhere" or "wrong_seat", depending on which console the loop polls first
     wait_for(lambda: engine.snapshot().alerts > alerts_before, what="alert")
@@ -206,9 +208,14 @@ def test_dead_console_during_a_vote_is_flagged_and_the_others_vote_on(
         if seat != dead:
             sim.press(seat, Key.YES)
     wait_for(lambda: engine.snapshot().vote.cast == len(seats) - 1, what="the others' votes")  # type: ignore[union-attr]
+    others = [s for s in seats if s != dead]
+    wait_for(lambda: all(sim.console(s).state().leds & Led.YES for s in others), what="their LEDs lit")
     sim.clear_faults(line, unit)
     wait_for(lambda: engine.snapshot().seats[dead - 1].online, timeout=20, what="seat back online")
     wait_for(lambda: engine.snapshot().seats[dead - 1].deputy is not None, what="card reported again")
+    # its return restates the mode for it alone: the others' choice LEDs stay lit (a broadcast of MODE
+    # would clear every console's choice LEDs in the middle of the vote)
+    assert all(sim.console(s).state().leds & Led.YES for s in others)
     sim.press(dead, Key.NO)
     wait_for(lambda: engine.snapshot().vote.cast == len(seats), what="the returning seat's vote")  # type: ignore[union-attr]
     assert engine.execute(ev.CloseVote()).accepted
@@ -291,22 +298,36 @@ def test_a_controller_restarted_mid_vote_leaves_the_consoles_showing_the_vote(
     sim, ctl = chamber
     cards = carded_and_registered(sim, ctl, config)
     seats = sorted(cards)
+    pulled, dead = seats[2], seats[3]
     assert ctl.engine.execute(ev.OpenVote(duration_s=0)).accepted
     assert sim.press(seats[0], Key.NO)
     wait_for(lambda: ctl.engine.snapshot().vote.cast == 1, what="a vote")  # type: ignore[union-attr]
     wait_for(lambda: sim.console(seats[0]).state().leds & Led.NO, what="its LED")
+    sim.set_fault(sim.line_of(dead), sim.console(dead).unit, dead=True)
+    wait_for(lambda: not ctl.engine.snapshot().seats[dead - 1].online, what="a seat offline")
     ctl.stop()
+    # while no controller runs: one deputy takes the card out, the dead console is repaired
+    sim.remove_card(pulled)
+    sim.clear_faults(sim.line_of(dead), sim.console(dead).unit)
     ctl2 = start_controller(config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}")
     try:
-        assert ctl2.engine.snapshot().phase == "vote_open"
-        wait_for(lambda: all(s.deputy is not None for s in ctl2.engine.snapshot().seats if s.id in cards), what="cards")
+        engine = ctl2.engine
+        assert engine.snapshot().phase == "vote_open"
+        assert engine.snapshot().seats[pulled - 1].deputy is not None  # the journal's view, until polled
+        wait_for(lambda: engine.snapshot().seats[pulled - 1].deputy is None, what="the pulled card seen gone")
+        wait_for(lambda: engine.snapshot().seats[dead - 1].online, what="the repaired seat back online")
+        present = [s for s in seats if s != pulled]
+        wait_for(lambda: all(engine.snapshot().seats[s - 1].deputy is not None for s in present), what="cards")
         settled = lambda: not any(link.dirty for loop in ctl2.lines.values() for link in loop.links)  # noqa: E731
         wait_for(settled, what="the new controller's writes done")
-        for seat in seats:
+        for seat in present:
             state = sim.console(seat).state()
             assert state.mode == Mode.VOTE_YES_NO, (seat, state)
             assert state.leds & Led.REGISTERED and state.leds & Led.CARD_OK, (seat, state)
+        assert not sim.console(pulled).state().leds & (Led.CARD_OK | Led.REGISTERED)
         assert sim.console(seats[0]).state().leds & Led.NO
+        assert sim.press(pulled, Key.YES)  # nobody's card there: the press must not vote for its owner
+        wait_for(lambda: engine.snapshot().seats[pulled - 1].rejected >= 1, what="the press refused")
         assert sim.press(seats[1], Key.YES)
         wait_for(lambda: ctl2.engine.snapshot().vote.cast == 2, what="a vote after the restart")  # type: ignore[union-attr]
     finally:

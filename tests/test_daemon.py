@@ -154,7 +154,7 @@ def test_presses_made_while_the_adapter_is_out_are_read_when_it_is_back(tmp_path
         assert engine.snapshot().registered == 0
         sim.start()  # plugged back in
         wait_for(lambda: engine.snapshot().registered == len(cards), timeout=25, what="every held registration")
-        assert all(not sim.console(s).state().pending for s in cards)  # acknowledged: the FIFOs are empty
+        wait_for(lambda: all(not sim.console(s).state().pending for s in cards), what="acknowledged: FIFOs empty")
         uid = engine.sitting_uid or ""
         presses = [r for r in ctl.journal.records(uid) if r.type == "KeyPressed"]
         assert len(presses) == len(cards)

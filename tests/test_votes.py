@@ -530,3 +530,20 @@ def test_an_open_vote_publishes_counts_but_no_names() -> None:
     assert r.per_name == ()
     assert b"per_name" in msgspec.json.encode(d.sitting.snapshot())  # the field is there, empty
     assert b'"deputy":1,"seat":1' not in msgspec.json.encode(d.sitting.snapshot())
+
+
+def test_a_defect_at_a_deadline_alerts_once_and_the_sitting_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Sitting, now: int) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(Sitting, "_fire_due", broken)
+    d = ready(10)
+    d.ok(ev.OpenVote(duration_s=5), at=100_000)
+    effects = d.apply(ev.Tick(), at=106_000)
+    assert [type(e) for e in effects] == [Alert] and effects[0].kind == "internal_error"  # type: ignore[union-attr]
+    assert d.press(1, Y) == (ChoiceAccepted(seat=1, option=0),)  # inputs apply again, no repeated failure
+    assert d.sitting.alerts == 1
+    d.ok(ev.CloseVote())  # the secretary closes it by hand
+    assert d.sitting.results[1].counts == (1, 0, 0)
+    again = replay(d.journal)
+    assert msgspec.json.encode(again.snapshot()) == msgspec.json.encode(d.sitting.snapshot())

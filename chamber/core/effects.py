@@ -119,6 +119,15 @@ class SittingClosed(_Effect, frozen=True, tag=True):
     number: int
 
 
+class HeldOffline(_Effect, frozen=True, tag=True):
+    """The sitting holds this seat's console (``mic_unit`` False) or its separate microphone unit
+    (True) as not answering: sent with ``Sitting.console_outputs`` so that a controller starting up,
+    which assumes every device answers, reports the device back when it does answer."""
+
+    seat: int
+    mic_unit: bool = False
+
+
 class ConsoleText(_Effect, frozen=True, tag=True):
     """A short text line for every console (None: every console) or one seat."""
 
@@ -143,6 +152,7 @@ Effect = (
     | VoteCancelled
     | SealSecretTally
     | ConsoleText
+    | HeldOffline
     | SittingOpened
     | SittingClosed
 )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chamber.core import events as ev
-from chamber.core.effects import Alert, CardAccepted, Effect
+from chamber.core.effects import Alert, CardAccepted, Effect, Registered
 from chamber.core.values import Seating
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         seat.deputy = deputy
         seat.uid = uid
         s.active_seat[deputy] = seat.id
+        if deputy in s.registered:  # registered before the card left (or the seat went offline): relight it
+            return (*effects, CardAccepted(seat=seat.id, deputy=deputy), Registered(seat=seat.id, deputy=deputy))
         return (*effects, CardAccepted(seat=seat.id, deputy=deputy))
 
     def card_removed(e: ev.CardRemoved, now: int) -> Effects:

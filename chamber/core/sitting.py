@@ -31,6 +31,7 @@ from chamber.core.effects import (
     CardAccepted,
     ChoiceAccepted,
     Effect,
+    HeldOffline,
     MicOn,
     Mode,
     ModeChanged,
@@ -140,7 +141,7 @@ class Sitting:
         if now < self.clock:
             now = self.clock  # time never runs backwards inside a sitting
         self.clock = now
-        due = self._fire_due(now) if now >= self._deadline else _NONE
+        due = self._fire_due_guarded(now) if now >= self._deadline else _NONE
         cls = type(event)
         row = self._row
         if cls not in row:
@@ -245,6 +246,10 @@ class Sitting:
         if self.phase is Phase.NO_SITTING:
             return tuple(out)
         for seat in self.seats.values():
+            if not seat.online:
+                out.append(HeldOffline(seat=seat.id))
+            if not seat.mic_ok:
+                out.append(HeldOffline(seat=seat.id, mic_unit=True))
             if seat.deputy is not None:
                 out.append(CardAccepted(seat=seat.id, deputy=seat.deputy))
                 if seat.deputy in self.registered:
@@ -256,6 +261,16 @@ class Sitting:
         out.extend(MicOn(seat=seat) for seat in self.floor.speeches)
         out.extend(RequestLed(seat=r.seat, on=True) for r in self.floor.queue)
         return tuple(out)
+
+    def _fire_due_guarded(self, now: int) -> Effects:
+        """``_fire_due``, with a defect in it made an alert that fires once: left due, it would fail
+        again with every input that follows (each journaled, none applied)."""
+        try:
+            return self._fire_due(now)
+        except Exception as exc:
+            self._deadline = NEVER  # until a handler sets a new one; the same in a replay
+            self.alerts += 1
+            return (Alert(kind="internal_error", detail=f"internal error at a deadline: {type(exc).__name__}: {exc}"),)
 
     def _fire_due(self, now: int) -> Effects:
         effects: list[Effect] = []
