@@ -135,8 +135,9 @@ def decode(loop: LineLoop, link: GenericLink, inputs: int) -> None:
         submit(ev.PresenceChanged(seat=seat, present=bool(inputs & DI_PRESENCE)))
     if changed & DI_CARD:
         if inputs & DI_CARD:
+            link.card_inserted()
             submit(ev.CardInserted(seat=seat, uid=link.card_uid))
-        elif previous is not None:
+        else:  # on the first read too: the sitting may hold a deputy here whose card left unseen
             link.card_removed()
             submit(ev.CardRemoved(seat=seat))
     if previous is not None:

@@ -39,6 +39,7 @@ class ConsoleLink:
 
     __slots__ = (
         "ack_due",
+        "card_out",
         "card_seq",
         "chair",
         "errors",
@@ -76,6 +77,7 @@ class ConsoleLink:
         self.probe_interval = 0.0
         self.status: int | None = None
         self.card_seq: int | None = None
+        self.card_out = False  # the last card read found the slot empty
         self.taken: int | None = None  # newest event sequence number handed to the engine
         self.ack_due: int | None = None  # journaled, to be acknowledged to the console
         self.errors: Counter[str] = Counter()
@@ -139,10 +141,11 @@ class ConsoleLink:
                 self.proposals = 1 << effect.option
             else:
                 self.leds = (self.leds & ~int(Led.CHOICES)) | int(CHOICE_LED[effect.option])
-        elif t is fx.Registered:
-            self.leds |= Led.REGISTERED
-        elif t is fx.CardAccepted:
-            self.leds |= Led.CARD_OK
+        elif t is fx.Registered or t is fx.CardAccepted:
+            # An acceptance that arrives after this loop saw the card leave (in and out within one
+            # journal commit) must not light the LEDs of an empty slot.
+            if not self.card_out:
+                self.leds |= Led.REGISTERED if t is fx.Registered else Led.CARD_OK
         elif t is fx.MicOn:
             self.mic = 1
             self.leds = (self.leds | Led.MIC) & ~Led.WARN & ~Led.REQUEST
@@ -160,7 +163,11 @@ class ConsoleLink:
         return before != (self.leds, self.proposals, self.mic, self.text)
 
     def card_removed(self) -> None:
+        self.card_out = True
         self.leds &= ~(Led.CARD_OK | Led.REGISTERED)
+
+    def card_inserted(self) -> None:
+        self.card_out = False
 
 
 def mode_of(effect: fx.ModeChanged) -> int:

@@ -90,6 +90,7 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
             return False
         length = card[0]
         if length:
+            link.card_inserted()
             loop.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
         else:
             # Also on the first read after a start or a restart (card_seq None): the sitting may hold a

@@ -403,3 +403,22 @@ def test_module_model_serves_function_02_and_15_through_pymodbus_addressing() ->
     wait_for(lambda: not module.inputs() & 1 << 4, timeout=2, what="the key let go")
     with pytest.raises(ValueError):
         module.press(Key.P1)
+
+
+def test_a_card_pulled_from_a_module_while_the_controller_was_down_does_not_vote(
+    chamber: tuple[Simulator, Controller], config: Config, tmp_path: Path
+) -> None:
+    sim, ctl = chamber
+    registered(sim, ctl, config)
+    assert ctl.engine.execute(ev.OpenVote(duration_s=0)).accepted
+    ctl.stop()
+    sim.remove_card(2)
+    ctl2 = start_controller(config, ports=dict(sim.lines), store_url=f"sqlite:///{tmp_path / 'j.db'}")
+    try:
+        wait_for(lambda: seat_view(ctl2, 2).deputy is None, what="the empty slot seen")
+        wait_for(lambda: not leds(sim, 2) & (Led.REGISTERED | Led.CARD_OK), what="its LEDs dark")
+        assert sim.press(2, Key.YES)
+        wait_for(lambda: seat_view(ctl2, 2).rejected >= 1, what="the press refused")
+        assert ctl2.engine.snapshot().vote.cast == 0  # type: ignore[union-attr]
+    finally:
+        ctl2.stop()

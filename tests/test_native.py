@@ -130,3 +130,16 @@ def test_no_ack_until_every_event_is_journaled_and_none_if_one_failed() -> None:
     for fut in loop.futures:
         fut.set_result(None)
     assert loop._inbox.get_nowait() == ("ack", (link, 12))
+
+
+def test_an_acceptance_arriving_after_the_card_left_does_not_light_an_empty_slot() -> None:
+    from chamber.core import effects as fx
+    from terminals.registers import Led
+
+    link = _link()
+    link.card_removed()  # this loop read the slot empty ...
+    assert not link.apply_effect(fx.CardAccepted(seat=4, deputy=4))  # ... then the engine's late answer
+    assert not link.apply_effect(fx.Registered(seat=4, deputy=4))
+    assert not link.leds & (Led.CARD_OK | Led.REGISTERED)
+    link.card_inserted()
+    assert link.apply_effect(fx.CardAccepted(seat=4, deputy=4)) and link.leds & Led.CARD_OK
