@@ -10,12 +10,13 @@ import queue
 from concurrent.futures import Future
 from typing import Any
 
+from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.core.values import Key
 from terminals import native
 from terminals.line import LineStats
 from terminals.links import ConsoleLink
-from terminals.registers import CARD_READ_COUNT, Status
+from terminals.registers import CARD_READ_COUNT, Led, Status
 
 CARD_SEQ = 3
 
@@ -133,9 +134,6 @@ def test_no_ack_until_every_event_is_journaled_and_none_if_one_failed() -> None:
 
 
 def test_an_acceptance_arriving_after_the_card_left_does_not_light_an_empty_slot() -> None:
-    from chamber.core import effects as fx
-    from terminals.registers import Led
-
     link = _link()
     link.card_removed()  # this loop read the slot empty ...
     assert not link.apply_effect(fx.CardAccepted(seat=4, deputy=4))  # ... then the engine's late answer
