@@ -49,8 +49,7 @@ MAX_BATCH = 512
 SNAPSHOT_EVERY_MS = 50  # the display never needs fresher than this; building one costs ~1 ms at 450 seats
 
 #: An adapter fed every input (in its journal form: a secret choice arrives without its key) with its
-#: effects.  During a secret vote ``ChoiceAccepted`` is for the voter's own console LED only: an adapter
-#: that publishes or stores anything must drop it (the line router sends it to that one seat).
+#: effects (in a secret vote ``ChoiceAccepted`` carries option -1: taken, value not shown).
 Subscriber = Callable[[ev.Input, tuple[Effect, ...]], None]
 
 

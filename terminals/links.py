@@ -137,7 +137,9 @@ class ConsoleLink:
         t = type(effect)
         if t is fx.ChoiceAccepted:
             assert isinstance(effect, fx.ChoiceAccepted)
-            if (self.mode & 0xFF) == Mode.VOTE_RATING:
+            if effect.option < 0:  # a secret ballot: all three lit say "taken" and show no choice
+                self.leds |= Led.CHOICES
+            elif (self.mode & 0xFF) == Mode.VOTE_RATING:
                 self.proposals = 1 << effect.option
             else:
                 self.leds = (self.leds & ~int(Led.CHOICES)) | int(CHOICE_LED[effect.option])

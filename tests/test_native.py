@@ -141,3 +141,9 @@ def test_an_acceptance_arriving_after_the_card_left_does_not_light_an_empty_slot
     assert not link.leds & (Led.CARD_OK | Led.REGISTERED)
     link.card_inserted()
     assert link.apply_effect(fx.CardAccepted(seat=4, deputy=4)) and link.leds & Led.CARD_OK
+
+
+def test_a_secret_ballot_lights_all_three_choice_leds() -> None:
+    link = _link()
+    assert link.apply_effect(fx.ChoiceAccepted(seat=4, option=-1))
+    assert link.leds & Led.CHOICES == Led.CHOICES  # taken; which one is not shown, nor kept here

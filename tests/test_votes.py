@@ -547,3 +547,9 @@ def test_a_defect_at_a_deadline_alerts_once_and_the_sitting_goes_on(monkeypatch:
     assert d.sitting.results[1].counts == (1, 0, 0)
     again = replay(d.journal)
     assert msgspec.json.encode(again.snapshot()) == msgspec.json.encode(d.sitting.snapshot())
+
+
+def test_a_secret_ballot_is_confirmed_without_its_value() -> None:
+    d = _secret()
+    assert d.press(1, Y) == (ChoiceAccepted(seat=1, option=UNKNOWN),)
+    assert d.press(2, N) == (ChoiceAccepted(seat=2, option=UNKNOWN),)

@@ -40,7 +40,8 @@ class ModeChanged(_Effect, frozen=True, tag=True):
 
 
 class ChoiceAccepted(_Effect, frozen=True, tag=True):
-    """Light the seat's choice LED (option index into yes/no/abstain or the proposals)."""
+    """Light the seat's choice LED (option index into yes/no/abstain or the proposals); -1 in a secret
+    vote: a ballot was taken, its value is not shown."""
 
     seat: int
     option: int

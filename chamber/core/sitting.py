@@ -337,7 +337,9 @@ class Sitting:
             if not self.rules.allow_change and deputy in vote.choices:
                 return (self.rejection(e, "choice_final", "the choice was made and may not change", seat),)
             vote.cast(deputy, seat.id, option)
-            return (ChoiceAccepted(seat=seat.id, option=option),)
+            # A secret ballot is confirmed without its value: the seat's LEDs (seen by the neighbours)
+            # and the line loop's memory of them hold no choice either.
+            return (ChoiceAccepted(seat=seat.id, option=UNKNOWN if vote.secret else option),)
         if key is Key.REGISTER:
             if self.phase is not Phase.REGISTRATION:
                 return (self.rejection(e, "registration_not_open", "registration is not open", seat),)
