@@ -13,10 +13,10 @@ from pathlib import Path
 
 from waiting import wait_for
 
-from chamber.config import load_config
+from chamber.config import Config, load_config
 from chamber.core import events as ev
 from chamber.core.values import Key
-from chamber.daemon import line_health, start_controller
+from chamber.daemon import Controller, line_health, start_controller
 from chamber.journal import Journal
 from hardware_sim.simulator import Simulator
 from terminals.line import LineLoop
@@ -98,19 +98,31 @@ def test_a_sigterm_while_the_daemon_starts_is_a_clean_stop(tmp_path: Path) -> No
     assert "stopping" in rest and "stopped" in rest, rest
 
 
-def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> None:
+def carded_chamber_behind_links(tmp_path: Path) -> tuple[Config, Simulator, Controller, dict[int, str]]:
+    """The example chamber simulated behind stable names (as /dev/serial/by-id gives), every card in."""
     config = load_config(ROOT / "config.toml")
     links = tmp_path / "sim"
     sim = Simulator(config, link_dir=links)
     sim.start()
     ports = {line_id: str(links / f"line-{line_id}") for line_id in sim.lines}
     ctl = start_controller(config, ports=ports, store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True)
-    engine = ctl.engine
     cards = {d.seat: d.cards[0] for d in config.deputies if d.seat is not None}
+    for seat, uid in cards.items():
+        sim.insert_card(seat, uid)
     try:
-        for seat, uid in cards.items():
-            sim.insert_card(seat, uid)
-        wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
+        wait_for(lambda: all(s.deputy is not None for s in ctl.engine.snapshot().seats), what="cards")
+    except BaseException:
+        ctl.stop()
+        sim.stop()
+        raise
+    return config, sim, ctl, cards
+
+
+def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> None:
+    config, sim, ctl, cards = carded_chamber_behind_links(tmp_path)
+    links = tmp_path / "sim"
+    engine = ctl.engine
+    try:
         sim.stop()  # every adapter unplugged: the ptys vanish under the controller
         wait_for(lambda: not any(s.online for s in engine.snapshot().seats), timeout=25, what="all seats offline")
         assert all(line.stats.errors["line_down"] >= 1 for line in ctl.lines.values())
@@ -133,18 +145,9 @@ def test_unplugged_adapter_comes_back_and_no_press_is_lost(tmp_path: Path) -> No
 def test_presses_made_while_the_adapter_is_out_are_read_when_it_is_back(tmp_path: Path) -> None:
     """The consoles keep their power and their event FIFO when only the USB adapter is pulled: every
     registration pressed meanwhile is journaled once it is back, and none twice."""
-    config = load_config(ROOT / "config.toml")
-    links = tmp_path / "sim"
-    sim = Simulator(config, link_dir=links)
-    sim.start()
-    ports = {line_id: str(links / f"line-{line_id}") for line_id in sim.lines}
-    ctl = start_controller(config, ports=ports, store_url=f"sqlite:///{tmp_path / 'j.db'}", open_sitting=True)
+    _, sim, ctl, cards = carded_chamber_behind_links(tmp_path)
     engine = ctl.engine
-    cards = {d.seat: d.cards[0] for d in config.deputies if d.seat is not None}
     try:
-        for seat, uid in cards.items():
-            sim.insert_card(seat, uid)
-        wait_for(lambda: all(s.deputy is not None for s in engine.snapshot().seats), what="cards")
         assert engine.execute(ev.OpenRegistration()).accepted
         wait_for(lambda: all(sim.console(s).state().mode == Mode.REGISTRATION for s in cards), what="mode")
         sim.stop()  # the adapters out; the consoles (the same models) stay powered

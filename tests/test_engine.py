@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -185,24 +186,33 @@ def test_secret_vote_closed_normally_is_sealed_as_counts_only(tmp_path: Path) ->
         journal.close()
 
 
+@contextlib.contextmanager
+def disk_full(journal: Journal) -> Iterator[None]:
+    """Every journal append fails inside the block, as on a full disk."""
+    real_append = journal.append
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise OSError("disk full")
+
+    journal.append = broken  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        journal.append = real_append  # type: ignore[method-assign]
+
+
 def test_a_failed_journal_write_applies_and_acknowledges_nothing(tmp_path: Path) -> None:
     clock = Clock()
     engine, journal = started(f"sqlite:///{tmp_path / 'j.db'}", clock)
     try:
         prepare(engine, clock)
         assert engine.execute(ev.OpenVote()).accepted
-        real_append = journal.append
-
-        def broken(*args: object, **kwargs: object) -> object:
-            raise OSError("disk full")
-
-        journal.append = broken  # type: ignore[method-assign]
-        fut = engine.submit(ev.KeyPressed(seat=1, key=Key.YES))
-        with pytest.raises(EngineError, match="disk full"):
-            fut.result(10)
+        with disk_full(journal):
+            fut = engine.submit(ev.KeyPressed(seat=1, key=Key.YES))
+            with pytest.raises(EngineError, match="disk full"):
+                fut.result(10)
         assert engine.sitting.vote is not None and engine.sitting.vote.tally == [0, 0, 0]
         assert engine.journal_failures == 1
-        journal.append = real_append  # type: ignore[method-assign]
         assert engine.execute(ev.KeyPressed(seat=1, key=Key.YES)).accepted  # the console reports it again
         assert engine.sitting.vote.tally == [1, 0, 0]
     finally:
@@ -214,16 +224,9 @@ def test_a_sitting_whose_opening_could_not_be_journaled_does_not_exist(tmp_path:
     clock = Clock()
     engine, journal = started(f"sqlite:///{tmp_path / 'j.db'}", clock)
     try:
-        real_append = journal.append
-
-        def broken(*args: object, **kwargs: object) -> object:
-            raise OSError("disk full")
-
-        journal.append = broken  # type: ignore[method-assign]
-        with pytest.raises(EngineError, match="disk full"):
+        with disk_full(journal), pytest.raises(EngineError, match="disk full"):
             engine.execute(ev.OpenSitting(roster=demo_roster(SEATS), number=7))
         assert engine.sitting_uid is None and engine.sitting.phase is Phase.NO_SITTING
-        journal.append = real_append  # type: ignore[method-assign]
         engine.execute(ev.CardInserted(seat=1, uid="00000001"))  # no sitting: refused, journaled nowhere
         prepare(engine, clock)
         assert journal.sittings() == [engine.sitting_uid]

@@ -35,36 +35,31 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         s.waiting_cards.pop(seat.id, None)
         uid = e.uid.strip().upper()
         deputy = s.card_owner.get(uid)
-        if deputy is None:
+
+        def refused(reason: str, why: str, alert: str) -> Effects:
+            """The card is refused, and the secretary alerted: a card in the wrong slot may be a proxy."""
             s.alerts += 1
             return (
-                s.rejection(e, "unknown_card", f"card {uid} belongs to no deputy", seat),
-                Alert(kind="unknown_card", detail=f"unknown card {uid} at seat {seat.id}", seat=seat.id),
+                s.rejection(e, reason, why, seat),
+                Alert(kind=reason, detail=alert, seat=seat.id, deputy=deputy),
             )
+
+        if deputy is None:
+            return refused("unknown_card", f"card {uid} belongs to no deputy", f"unknown card {uid} at seat {seat.id}")
         elsewhere = s.active_seat.get(deputy)
         if elsewhere is not None and elsewhere != seat.id:
             s.waiting_cards[seat.id] = uid
-            s.alerts += 1
-            return (
-                s.rejection(e, "card_elsewhere", f"deputy {deputy} is already active at seat {elsewhere}"),
-                Alert(
-                    kind="card_elsewhere",
-                    detail=f"card of deputy {deputy} inserted at seat {seat.id} while active at {elsewhere}",
-                    seat=seat.id,
-                    deputy=deputy,
-                ),
+            return refused(
+                "card_elsewhere",
+                f"deputy {deputy} is already active at seat {elsewhere}",
+                f"card of deputy {deputy} inserted at seat {seat.id} while active at {elsewhere}",
             )
         home = s.home_seat.get(deputy)
         if s.rules.seating is Seating.ASSIGNED and home is not None and home != seat.id:
-            s.alerts += 1
-            return (
-                s.rejection(e, "wrong_seat", f"deputy {deputy} sits at seat {home}, not {seat.id}"),
-                Alert(
-                    kind="wrong_seat",
-                    detail=f"card of deputy {deputy} inserted at seat {seat.id}; assigned seat is {home}",
-                    seat=seat.id,
-                    deputy=deputy,
-                ),
+            return refused(
+                "wrong_seat",
+                f"deputy {deputy} sits at seat {home}, not {seat.id}",
+                f"card of deputy {deputy} inserted at seat {seat.id}; assigned seat is {home}",
             )
         effects: Effects = ()
         if seat.deputy is not None and seat.deputy != deputy:
