@@ -83,6 +83,7 @@ class VoteState:
         "revote_of",
         "sealed",
         "seat_of",
+        "secret",
         "subject",
         "tally",
         "threshold",
@@ -122,12 +123,9 @@ class VoteState:
         self.tally = [0] * (len(proposals) if kind is VoteKind.RATING else 3)
         self.choices: dict[int, int] = {}  # deputy -> option (UNKNOWN for a replayed secret choice)
         self.seat_of: dict[int, int] = {}  # deputy -> seat the choice came from
+        self.secret = kind is VoteKind.SECRET  # a plain attribute: read on every press
         self.sealed: tuple[int, ...] | None = None  # secret votes: counts from the sealed record
         self.closed_at: int | None = None  # secret votes: when they closed (their result comes at the seal)
-
-    @property
-    def secret(self) -> bool:
-        return self.kind is VoteKind.SECRET
 
     def cast(self, deputy: int, seat: int, option: int) -> bool:
         """Record a choice; False if it repeats the deputy's current choice."""
