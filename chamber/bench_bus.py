@@ -22,7 +22,8 @@ Measured, side by side in one run:
   ``lost_presses``: presses the console reported as taken by the simulator
   but never journaled by the engine (each press carries its console event
   number, so a press journaled twice cannot hide one lost; the journal is
-  replayed, and a press the sitting refused counts as lost too);
+  replayed, and a press the sitting refused as a repeat of one it never took
+  counts as lost too; other refusals are listed in ``refused_presses``);
 - ``valid``: false when consoles were declared offline in a run without
   injected faults (the host fell behind; the timing figures mean nothing).
 """
@@ -280,8 +281,8 @@ def bench_bus(
 
         journal = Journal(f"sqlite:///{Path(tmp) / 'j.db'}")
         try:
-            # Replayed, so that a press counts only if the sitting took it: a press journaled but refused
-            # (a duplicate_event from numbering gone wrong, a missing card) is as lost as one never seen.
+            # Replayed, so that a press journaled but refused as a repeat of one never taken (numbering
+            # gone wrong) counts as lost like one never seen; other refusals are counted by reason.
             taken: set[tuple[int, int | None]] = set()
             refused: Counter[str] = Counter()
             journaled = 0

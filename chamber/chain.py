@@ -52,6 +52,9 @@ class Problem:
     kind: ProblemKind
     message: str
 
+    def __str__(self) -> str:
+        return f"seq {self.seq}: {self.kind}: {self.message}"
+
 
 def span(first: int, last: int) -> str:
     return f"record {first}" if first == last else f"records {first} to {last}"

@@ -72,7 +72,7 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
                 bad += 1
                 print(f"sitting {uid}: {len(problems)} problem(s)")
                 for p in problems:
-                    print(f"  seq {p.seq}: {p.kind}: {p.message}")
+                    print(f"  {p}")
             else:
                 head = f"{last.seq} records, head {last.hash}" if last else "empty"
                 print(f"sitting {uid}: intact ({head})")
@@ -106,7 +106,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             # A state computed from a journal that was tampered with is not the sitting's state.
             print(f"sitting {uid}: the journal fails verification ({len(problems)} problem(s)):", file=sys.stderr)
             for p in problems:
-                print(f"  seq {p.seq}: {p.kind}: {p.message}", file=sys.stderr)
+                print(f"  {p}", file=sys.stderr)
             if not args.force:
                 print("not replayed; --force replays it anyway", file=sys.stderr)
                 return 1

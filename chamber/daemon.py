@@ -67,15 +67,12 @@ class Controller:
     engine: Engine
     journal: Journal
     lines: dict[str, LineLoop] = field(default_factory=dict)
-    stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
         for line in self.lines.values():
             line.stop()
         self.engine.stop()
         self.journal.close()
-        for stop in reversed(self.stoppers):
-            stop()
 
 
 def make_transport(config: Config, line_id: str, override: str | None = None) -> Transport:

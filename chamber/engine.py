@@ -120,7 +120,7 @@ class Engine:
         uid = sittings[-1]
         problems = self.journal.verify(uid)
         if problems:
-            lines = "\n".join(f"  seq {p.seq}: {p.kind}: {p.message}" for p in problems[:20])
+            lines = "\n".join(f"  {p}" for p in problems[:20])
             raise EngineError(f"journal of sitting {uid} fails verification; refusing to resume:\n{lines}")
         sitting = Sitting()
         count = 0

@@ -3,8 +3,9 @@
 The loop runs in its own thread and owns its transport: one transaction at a
 time, as a half-duplex bus demands.  Each turn it
 
-1. takes what other threads posted (effects from the engine, acknowledgements
-   of journaled events) from its inbox;
+1. takes what other threads posted (effects from the engine, which
+   ``terminals.outputs`` turns into wanted outputs and queued writes;
+   acknowledgements of journaled events) from its inbox;
 2. sends a pending broadcast (chamber mode, text) to unit 0;
 3. serves one console with pending writes (ACK + outputs in one write when it
    can), so LED feedback is not held back a whole cycle by the polls;
@@ -14,7 +15,8 @@ time, as a half-duplex bus demands.  Each turn it
    (a separate microphone unit, a generic module), so a power cut there does
    not leave a microphone or an LED dark (``terminals.readback``);
 6. when due, clears a console's text line that said why a press or card was
-   refused (``terminals.texts``: the refusal is written at once, cleared later).
+   refused (``terminals.texts``: the refusal is written at once, cleared later
+   by ``terminals.outputs.clear_texts``).
 
 Events (key presses with their console sequence numbers, cards, presence) go
 to the engine through ``submit``; the console's events are acknowledged only
@@ -53,8 +55,8 @@ from typing import Any
 
 from chamber.core import effects as fx
 from chamber.core import events as ev
-from terminals import generic, native, readback, rtu, texts
-from terminals.links import ConsoleLink, mode_of
+from terminals import generic, native, outputs, readback, rtu, texts
+from terminals.links import ConsoleLink
 from terminals.registers import (
     BROADCAST_TURNAROUND_S,
     BROADCAST_UNIT,
@@ -185,7 +187,7 @@ class LineLoop:
                     if self.readback.due <= now:
                         self.readback.step()
                     if self.texts.due <= now:
-                        self._clear_texts(now)
+                        outputs.clear_texts(self, now)
                     link = self.links[self._turn]
                     poll = self._polls[self._turn]
                     self._turn += 1
@@ -279,7 +281,7 @@ class LineLoop:
             except queue.Empty:
                 return
             if kind == "effect":
-                self._effect(item)
+                outputs.apply(self, item)
             elif kind == "ack":
                 link, seq = item
                 if link.taken is not None and not seq_after(seq, link.taken):
@@ -289,80 +291,6 @@ class LineLoop:
                 link = item
                 link.taken = None
                 link.last_reply = None
-
-    def _effect(self, effect: fx.Effect) -> None:
-        if type(effect) is fx.ModeChanged:
-            assert isinstance(effect, fx.ModeChanged)
-            word = mode_of(effect)
-            told, self._mode_told = self._mode_told, True  # the first one always goes out: consoles may hold any mode
-            if told and self._broadcasts and all(link.mode == word for link in self.links):
-                # Restated, not changed (a seat came back, a controller started): a broadcast would make
-                # every console clear its choice LEDs mid-vote.  The console that was away is rewritten
-                # in full by itself; one that missed a broadcast shows it in MODE_ECHO.
-                return
-            for link in self.links:
-                if link.set_mode(word) or not self._broadcasts:  # then each console gets a write of its own
-                    self._want_write(link)
-                link.last_reply = None  # decode the next poll: its MODE_ECHO shows a missed broadcast
-            if self._broadcasts:
-                self._broadcast[HR_MODE] = [word]
-            return
-        if type(effect) is fx.SittingOpened:
-            # The new sitting knows no cards yet: report every card and sensor again, and every console
-            # and microphone unit found dead before it opened (reported then, it was refused: no sitting).
-            for link in self.links:
-                link.last_reply = None
-                link.status = None
-                link.card_seq = None
-                if not link.online:
-                    self.submit(ev.SeatWentOffline(seat=link.seat))
-                if link.mic_unit is not None and not link.mic_online:
-                    self.submit(ev.MicUnitChanged(seat=link.seat, online=False))
-            return
-        if type(effect) is fx.HeldOffline:
-            assert isinstance(effect, fx.HeldOffline)
-            held = self.by_seat.get(effect.seat)
-            if held is None:
-                return
-            # The sitting says this device is down; this loop assumed it up.  Treat it as down, so
-            # that the first answer is reported (SeatCameOnline / MicUnitChanged) and the seat returns.
-            if effect.mic_unit:
-                if held.mic_unit is not None:
-                    held.mic_online = False
-            elif held.online:
-                held.online = False
-                held.next_probe = 0.0
-            return
-        if type(effect) is fx.ConsoleText:
-            assert isinstance(effect, fx.ConsoleText)
-            if effect.seat is None:
-                if self._broadcasts:
-                    self._broadcast[HR_TEXT] = encode_text(effect.text)
-                else:
-                    for link in self.links:
-                        if not link.generic and link.apply_effect(effect):
-                            self._want_write(link)
-                return
-        seat = getattr(effect, "seat", None)
-        target = self.by_seat.get(seat) if isinstance(seat, int) else None
-        if target is None:
-            return
-        if type(effect) is fx.Rejected:
-            assert isinstance(effect, fx.Rejected)
-            text = None if target.generic else texts.rejection_text(effect)
-            if text is not None:  # tell the deputy why the LED did not light
-                target.text = text
-                self.texts.shown(target.seat, time.perf_counter())
-                self._want_write(target)
-            return
-        if target.apply_effect(effect):
-            self._want_write(target)
-
-    def _clear_texts(self, now: float) -> None:
-        for seat in self.texts.expired(now):
-            link = self.by_seat[seat]
-            link.text = ""
-            self._want_write(link)
 
     def _want_write(self, link: ConsoleLink) -> None:
         if link not in self._writes:

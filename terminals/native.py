@@ -147,12 +147,13 @@ def _acknowledger(
     If any failed, the events are read again from the console (which still holds them all)."""
     inbox = loop._inbox
     lock = threading.Lock()
-    left = [len(futures)]
+    left = len(futures)
 
     def done(_: Future[Any]) -> None:
+        nonlocal left
         with lock:
-            left[0] -= 1
-            if left[0]:
+            left -= 1
+            if left:
                 return
         if all(f.exception() is None for f in futures):
             inbox.put(("ack", (link, seq)))

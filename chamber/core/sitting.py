@@ -263,8 +263,9 @@ class Sitting:
         return tuple(out)
 
     def _fire_due_guarded(self, now: int) -> Effects:
-        """``_fire_due``, with a defect in it made an alert that fires once: left due, it would fail
-        again with every input that follows (each journaled, none applied)."""
+        """``_fire_due``, with a defect in it made an alert and the deadline dropped: left due, it would
+        fail again with every input that follows (each journaled, none applied).  It comes back only
+        when a handler sets a deadline again."""
         try:
             return self._fire_due(now)
         except Exception as exc:
