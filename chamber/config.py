@@ -11,7 +11,8 @@ How it works
 2. Cross-checks run over the items that passed (and over the ids of the ones that did not, so that a
    broken seat does not also make every deputy sitting there "unknown"): seats on undefined lines,
    cards given to two deputies, unit ids used twice on one line, deputies on undefined or shared seats,
-   the composition against the deputies list, seating rules, warning time against speech limits.
+   the composition against the deputies list, seating rules, warning time against speech limits,
+   thresholds no vote can meet and a quorum looser than the law (art. 46).
 
 If anything is wrong, :class:`ConfigError` is raised carrying *all* problems, one per line, each as
 ``"{file}: {key}: {what is wrong}"`` where key is a dotted path such as ``deputies[3].cards[0]`` (list
@@ -61,7 +62,7 @@ from chamber.config_sections import (
     _Model,
     _toml_repr,
 )
-from chamber.core.roster import Roster
+from chamber.core.roster import Roster, unshowable
 
 __all__ = [
     "STANDARD_BAUD_RATES",
@@ -84,7 +85,7 @@ __all__ = [
 
 _SQLITE_FILE = re.compile(r"(sqlite(?:\+[A-Za-z0-9_]+)?):///(.*)", re.DOTALL)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_POS = re.compile(r"\s*\(at line ([0-9]+), column ([0-9]+)\)\s*$")
 
 
 class ConfigError(Exception):
@@ -168,13 +169,19 @@ def _got(value: object) -> str:
     return f"got {_toml_type(value)} {_toml_repr(value)}"
 
 
+def _quoted_key(key: str) -> str:
+    """A key that is not bare, quoted as TOML writes it, with no control character left raw."""
+    quoted = json.dumps(key, ensure_ascii=False)
+    return "".join(f"\\u{ord(char):04X}" if unshowable(char) else char for char in quoted)
+
+
 def _key_path(loc: Iterable[str | int]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+            name = part if _BARE_KEY.fullmatch(part) else _quoted_key(part)
             out += f".{name}" if out else name
     return out or "(top level)"
 
@@ -348,8 +355,15 @@ def _check(data: dict[str, Any]) -> list[_Problem]:
         extra_seat_ids=_raw_ids(raw_list("seats"), int) if not complete["seats"] else (),
         extra_line_ids=_raw_ids(raw_list("lines"), str) if not complete["lines"] else (),
         deputies_complete=complete["deputies"],
+        raw_composition=_raw_composition(data.get("council")),
     )
     return problems
+
+
+def _raw_composition(council: object) -> int | None:
+    """``composition`` of a [council] table that may have failed validation, if it is itself valid."""
+    value = council.get("composition") if isinstance(council, dict) else None
+    return value if type(value) is int and value >= 1 else None
 
 
 def parse_config(text: str, path: str = "<config>") -> Config:

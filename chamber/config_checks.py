@@ -9,7 +9,9 @@ seats defined twice, on undefined lines or claiming the chair twice; console and
 used twice on one line; deputy ids, cards and open-data ids used twice, two heads, deputies on
 undefined or shared seats or without a seat under assigned seating; generic seat modules
 (:func:`_check_generic_seats`); the composition against the deputies list; the warning time against the
-speech limits and the quorum base.
+speech limits and the quorum base; then :func:`_check_thresholds`: a quorum or vote threshold no vote can
+meet (exact integers against the composition, and against the deputies who can vote when the head does
+not), and a quorum looser than the law's "more than half of the composition" (art. 46).
 
 Items that failed validation are not passed in, but their ids are (``extra_seat_ids``,
 ``extra_line_ids``) so that one broken seat does not make every deputy sitting there "unknown", and
@@ -29,8 +31,10 @@ from chamber.config_sections import (
     LineConfig,
     RulesConfig,
     SeatConfig,
+    ThresholdConfig,
 )
-from chamber.core.values import Base, Role, Seating
+from chamber.core.threshold import Threshold
+from chamber.core.values import Base, Role, Seating, VoteSubject
 
 __all__: list[str] = []
 
@@ -51,9 +55,12 @@ def _cross_check(
     extra_seat_ids: Iterable[int] = (),
     extra_line_ids: Iterable[str] = (),
     deputies_complete: bool = True,
+    raw_composition: int | None = None,
 ) -> list[_Problem]:
     """Checks across items.  ``extra_*`` are ids of items that failed validation on their own:
     they count as defined so that one broken item does not cause a cascade of "not defined" errors.
+    ``raw_composition``: the composition of a [council] that failed validation for another key, so
+    that the thresholds are still checked against it.
     """
     problems: list[_Problem] = []
 
@@ -184,10 +191,14 @@ def _cross_check(
 
     problems += _check_generic_seats(seats, seated, rules, deputies_complete)
 
+    head_does_not_vote = False
     if council is not None and deputies_complete:
         members = sum(1 for _, deputy in deputies if deputy.role is Role.DEPUTY)
         heads = 1 if head is not None and council.head_in_composition else 0
+        # the head counted in the composition but not voting: one fewer can vote than the composition
+        head_does_not_vote = heads == 1 and not council.head_votes
         if council.composition != members + heads:
+            head_does_not_vote = False  # reported above; count the voters as the composition
             if head is None:
                 how = "and no head"
             elif council.head_in_composition:
@@ -222,6 +233,61 @@ def _cross_check(
                     f'got "{rules.quorum.base.value}"',
                 )
             )
+        composition = council.composition if council is not None else raw_composition
+        problems += _check_thresholds(rules, composition, head_does_not_vote)
+    return problems
+
+
+_ART_46 = (
+    "is looser than the law: a plenary sitting is competent when more than half of the composition take part "
+    '(Law of Ukraine "Про місцеве самоврядування в Україні", art. 46)'
+)
+_LAW_FIX = 'use fraction = "1/2" with strict = true, or a larger fraction'
+
+
+def _check_thresholds(rules: RulesConfig, composition: int | None, head_does_not_vote: bool) -> list[_Problem]:
+    """Thresholds no vote can meet (checked against the composition, with exact integers), and a
+    quorum looser than art. 46 (more than half of the composition)."""
+    problems: list[_Problem] = []
+    quorum = rules.quorum.to_core()
+    if composition is not None:
+        why = quorum.unreachable(composition, counting="deputies")
+        if why is not None:
+            problems.append(("rules.quorum", f"{rules.quorum.as_toml()} can never be met: {why}"))
+    half = Threshold(num=1, den=2, base=Base.COMPOSITION, strict=True)
+    # looser than "more than 1/2": a smaller fraction, or exactly 1/2 counted "at least"
+    looser = quorum.num * 2 < quorum.den or (quorum.num * 2 == quorum.den and not quorum.strict)
+    if looser:
+        word = "more than" if quorum.strict else "at least"
+        if composition is None:
+            how = f"{word} {quorum.num}/{quorum.den} is not more than half"
+        elif quorum.required(composition) < half.required(composition):
+            need = quorum.required(composition)
+            how = (
+                f"{word} {quorum.num}/{quorum.den} of the composition of {composition} is {need} "
+                f"{'deputy' if need == 1 else 'deputies'}, the law needs {half.required(composition)}"
+            )
+        else:  # equal here by rounding; some other composition shows the difference
+            other = next(
+                n for n in range(composition + 1, composition + 2 * quorum.den + 2) if quorum.required(n) <= n // 2
+            )
+            how = (
+                f"{word} {quorum.num}/{quorum.den} of the composition would make half of it or fewer a quorum "
+                f"(e.g. {quorum.required(other)} of {other}); with a composition of {composition} it needs "
+                f"{quorum.required(composition)} only by rounding"
+            )
+        problems.append(("rules.quorum", f"{rules.quorum.as_toml()} {_ART_46}; {how}; {_LAW_FIX}"))
+    if composition is None:
+        return problems
+    voters = composition - 1 if head_does_not_vote else composition
+    for subject in VoteSubject:
+        threshold: ThresholdConfig = getattr(rules.thresholds, subject.value)
+        core = threshold.to_core()
+        why = core.unreachable(composition, voters)
+        if why is not None:
+            if core.unreachable(composition) is None:  # it is only the head's vote that is missing
+                why += " (council.head_votes = false: the head does not vote)"
+            problems.append((f"rules.thresholds.{subject.value}", f"{threshold.as_toml()} can never be met: {why}"))
     return problems
 
 

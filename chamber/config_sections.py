@@ -8,7 +8,10 @@ Each section, and each item of an array of tables, is a frozen pydantic model wi
 section or item.  Field validators (card UIDs, baud rates, ЄДРПОУ/КАТОТТГ codes, line ids, serial ports,
 gateways, threshold fractions, store URLs, environment variable names) raise ``ValueError`` with the
 sentence that ends up after ``"{file}: {key}: "`` in :class:`chamber.config.ConfigError`; values are
-quoted the way they are written in TOML (:func:`_toml_repr`).
+quoted the way they are written in TOML (:func:`_toml_repr`), control characters escaped so that a
+message never carries one to the terminal.  Digits are matched as ``[0-9]``, never ``\\d``, which
+also takes the digits of other scripts.  Text that is shown or printed (names, factions, open-data ids,
+line names, paths, URLs) must be printable and on one line (:func:`chamber.core.roster.text_problem`).
 
 Defaults of ``[rules]`` are taken from :class:`chamber.core.roster.Rules` (``_CORE_RULES``), and every
 model that has a core counterpart converts to it with ``to_core()`` (``ThresholdConfig.from_core`` goes
@@ -21,11 +24,12 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chamber.core.roster import Council, Deputy, Rules, Seat
+from chamber.core.roster import Council, Deputy, Rules, Seat, text_problem, unshowable
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Role, Seating, SpeechKind, VoteSubject
 
@@ -48,12 +52,15 @@ __all__ = [
 STANDARD_BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 _CORE_RULES = Rules()
-_EDRPOU = re.compile(r"\d{8}")
-_KATOTTG = re.compile(r"UA\d{17}")
+# Digits are written [0-9], never \d: in Python \d (and str.isdigit) also match "٣", "３" or "१".
+_EDRPOU = re.compile(r"[0-9]{8}")
+_KATOTTG = re.compile(r"UA[0-9]{17}")
 _LINE_ID = re.compile(r"[A-Za-z0-9_.-]+")
-_FRACTION = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+_FRACTION = re.compile(r"[ \t]*([0-9]{1,4})[ \t]*/[ \t]*([0-9]{1,4})[ \t]*")
+_MAX_DENOMINATOR = 1000
 _HEX = re.compile(r"[0-9A-F]*")
-_GATEWAY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})")
+_GATEWAY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})")
+_COM_PORT = re.compile(r"COM[0-9]{1,3}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _URL_SCHEME = re.compile(r"(sqlite|postgresql)(\+[A-Za-z0-9_]+)?://")
 
@@ -73,11 +80,30 @@ def _toml_repr(value: object) -> str:
         text = "[...]" if value else "[]"
     else:
         text = str(value)
+    # control characters, line separators and bidi overrides as TOML escapes: a message never carries them
+    text = "".join(f"\\u{ord(char):04X}" if unshowable(char) else char for char in text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _foreign_digit(value: str) -> str:
+    """``"; U+0663 (ARABIC-INDIC DIGIT THREE) at character 4 is not a digit 0-9"`` for the first digit
+    of another script in ``value`` (Python's \\d and int() accept them), or ""."""
+    for index, char in enumerate(value):
+        if not char.isascii() and char.isdigit():
+            name = unicodedata.name(char, "a digit")
+            return f"; U+{ord(char):04X} ({name}) at character {index + 1} is not a digit 0-9"
+    return ""
+
+
+def _printable(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(f"must be plain printable text on one line; {problem} is not allowed, got {_toml_repr(value)}")
+    return value
+
+
 def _non_blank(value: str) -> str:
-    value = value.strip()
+    value = _printable(value).strip()
     if not value:
         raise ValueError("must not be empty")
     return value
@@ -85,8 +111,9 @@ def _non_blank(value: str) -> str:
 
 def _card_uid(value: str) -> str:
     uid = value.replace(":", "").replace(" ", "").upper()
-    # 10 bytes is the longest ISO 14443 UID and what the console's CARD_UID registers hold
-    if not _HEX.fullmatch(uid) or len(uid) % 2 or not 8 <= len(uid) <= 20:
+    # 10 bytes is the longest ISO 14443 UID and what the console's CARD_UID registers hold; ASCII is
+    # checked before upper-casing would turn "ﬀ" (U+FB00) into "FF"
+    if not value.isascii() or not _HEX.fullmatch(uid) or len(uid) % 2 or not 8 <= len(uid) <= 20:
         raise ValueError(
             f'card UID must be 4..10 bytes of hex (8..20 hex digits, e.g. "04A1B2C3"), got {_toml_repr(value)}'
         )
@@ -106,7 +133,8 @@ def _stopbits(value: int) -> int:
     return value
 
 
-NonBlank = Annotated[str, AfterValidator(_non_blank)]
+NonBlank = Annotated[str, AfterValidator(_non_blank)]  # printable, one line, not empty
+Text = Annotated[str, AfterValidator(_printable)]  # printable, one line, may be empty
 CardUid = Annotated[str, AfterValidator(_card_uid)]
 ModbusUnit = Annotated[int, Field(ge=1, le=247)]
 
@@ -133,7 +161,7 @@ class CouncilConfig(_Model):
     @classmethod
     def _check_edrpou(cls, value: str) -> str:
         if value and not _EDRPOU.fullmatch(value):
-            raise ValueError(f"ЄДРПОУ code must be 8 digits, got {_toml_repr(value)}")
+            raise ValueError(f"ЄДРПОУ code must be 8 digits, got {_toml_repr(value)}{_foreign_digit(value)}")
         return value
 
     @field_validator("katottg")
@@ -141,7 +169,8 @@ class CouncilConfig(_Model):
     def _check_katottg(cls, value: str) -> str:
         if value and not _KATOTTG.fullmatch(value):
             raise ValueError(
-                f'КАТОТТГ code must be "UA" followed by 17 digits (e.g. "UA18040470010034570"), got {_toml_repr(value)}'
+                f'КАТОТТГ code must be "UA" followed by 17 digits (e.g. "UA18040470010034570"), '
+                f"got {_toml_repr(value)}{_foreign_digit(value)}"
             )
         return value
 
@@ -162,10 +191,10 @@ class DeputyConfig(_Model):
 
     id: int = Field(ge=1)
     full_name: NonBlank
-    faction: str = ""
+    faction: Text = ""
     cards: list[CardUid] = []  # normalized: upper-case hex without separators
     seat: int | None = Field(default=None, ge=1)
-    open_data_id: str = ""
+    open_data_id: Text = ""
     role: Role = Field(default=Role.DEPUTY, strict=False)
 
     def to_core(self) -> Deputy:
@@ -213,7 +242,7 @@ class LineConfig(_Model):
     """One ``[[lines]]`` entry: an RS-485 bus, on a local serial port or an RTU-over-TCP gateway."""
 
     id: str
-    port: str | None = None
+    port: Text | None = None
     gateway: str | None = None
     baud: Annotated[int, AfterValidator(_baud)] = 19200
     parity: Literal["N", "E", "O"] = "E"
@@ -232,7 +261,7 @@ class LineConfig(_Model):
     @field_validator("port")
     @classmethod
     def _check_port(cls, value: str | None) -> str | None:
-        if value is not None and not (value.startswith("/") or re.fullmatch(r"COM\d+", value)):
+        if value is not None and not (value.startswith("/") or _COM_PORT.fullmatch(value)):
             raise ValueError(
                 f"must be a serial device path such as /dev/ttyUSB0 or /dev/serial/by-id/..., got {_toml_repr(value)}"
             )
@@ -277,11 +306,17 @@ class ThresholdConfig(_Model):
     @classmethod
     def _check_fraction(cls, value: str) -> str:
         match = _FRACTION.fullmatch(value)
-        if not match or not 0 < int(match.group(1)) <= int(match.group(2)):
+        if not match or not 0 < int(match.group(1)) <= int(match.group(2)) <= _MAX_DENOMINATOR:
             raise ValueError(
-                f'must be a fraction "p/q" with 0 < p <= q, such as "1/2" or "2/3", got {_toml_repr(value)}'
+                f'must be a fraction "p/q" with 0 < p <= q <= {_MAX_DENOMINATOR}, such as "1/2" or "2/3", '
+                f"got {_toml_repr(value)}{_foreign_digit(value)}"
             )
         return f"{int(match.group(1))}/{int(match.group(2))}"
+
+    def as_toml(self) -> str:
+        """The threshold as an inline table, e.g. ``{ fraction = "1/2", base = "composition", strict = true }``."""
+        strict = "true" if self.strict else "false"
+        return f'{{ fraction = "{self.fraction}", base = "{self.base.value}", strict = {strict} }}'
 
     @classmethod
     def from_core(cls, threshold: Threshold) -> ThresholdConfig:
@@ -358,13 +393,13 @@ class WebConfig(_Model):
 
     host: NonBlank = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    secret_key_file: str | None = None  # relative paths: against the config file's directory
+    secret_key_file: Text | None = None  # relative paths: against the config file's directory
 
 
 class StoreConfig(_Model):
     """``[store]``: the journal database, as an SQLAlchemy URL (SQLite or PostgreSQL)."""
 
-    url: str = "sqlite:///var/chamber.db"
+    url: Text = "sqlite:///var/chamber.db"
 
     @field_validator("url")
     @classmethod
@@ -388,8 +423,8 @@ class StoreConfig(_Model):
 class SigningConfig(_Model):
     """``[signing]``: the certificate protocols are signed with; empty: signing is disabled."""
 
-    certificate: str = ""
-    key: str = ""
+    certificate: Text = ""
+    key: Text = ""
     passphrase_env: str = ""  # name of the environment variable holding the key's passphrase
 
     @field_validator("passphrase_env")

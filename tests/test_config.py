@@ -331,7 +331,7 @@ def test_threshold_fraction_and_base(tmp_path: Path) -> None:
     }
     errors = [line.split(": ", 1)[1] for line in errors_of(tmp_path, data)]
     assert errors[0] == (
-        'rules.quorum.fraction: must be a fraction "p/q" with 0 < p <= q, such as "1/2" or "2/3", got "3/2"'
+        'rules.quorum.fraction: must be a fraction "p/q" with 0 < p <= q <= 1000, such as "1/2" or "2/3", got "3/2"'
     )
     assert errors[1].startswith("rules.thresholds.whole.base: must be one of 'composition', 'registered'")
     assert errors[1].endswith('got "everyone"')

@@ -167,3 +167,109 @@ def test_required_is_smallest_passing_count(q: int, p_frac: Fraction, b: int, st
     for count in (n - 1, n, n + 1, b, 0):
         if count >= 0:
             assert t.passes(count, b) is exact(count)
+
+
+# --- thresholds no vote can meet (issue 7) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("threshold", "composition", "voters", "reason"),
+    [
+        (
+            Threshold(num=1, den=1, strict=True),
+            43,
+            None,
+            "more than 1/1 of composition needs 44 votes, but the composition is 43",
+        ),
+        (
+            Threshold(num=1, den=1, strict=False),
+            43,
+            42,
+            "at least 1/1 of composition needs 43 votes, but only 42 of the composition of 43 can vote",
+        ),
+        (
+            Threshold(num=99, den=100, strict=False),
+            43,
+            42,
+            "at least 99/100 of composition needs 43 votes, but only 42 of the composition of 43 can vote",
+        ),
+        (
+            Threshold(num=1, den=1, strict=True, base=Base.REGISTERED),
+            43,
+            None,
+            "more than 1/1 of registered needs more votes than there are registered deputies "
+            "(44 with all 43 of the composition registered)",
+        ),
+        (
+            Threshold(num=1, den=1, strict=True, base=Base.CAST),
+            43,
+            None,
+            "more than 1/1 of cast needs more votes in favour than votes cast "
+            "(44 with all 43 of the composition voting)",
+        ),
+        (
+            Threshold(num=1, den=1, strict=True, base=Base.CAST_WITHOUT_ABSTENTIONS),
+            43,
+            None,
+            "more than 1/1 of cast_without_abstentions needs more votes in favour than votes for and against "
+            "(44 with all 43 of the composition voting)",
+        ),
+        (
+            Threshold(num=1, den=2, strict=False, base=Base.CAST),
+            1,
+            0,
+            "at least 1/2 of cast needs at least one vote in favour, but nobody in the composition of 1 can vote",
+        ),
+    ],
+)
+def test_unreachable_threshold_says_why(
+    threshold: Threshold, composition: int, voters: int | None, reason: str
+) -> None:
+    assert threshold.unreachable(composition, voters) == reason
+
+
+def test_unreachable_counts_deputies_for_a_quorum() -> None:
+    assert Threshold(num=1, den=1).unreachable(43, counting="deputies") == (
+        "more than 1/1 of composition needs 44 deputies, but the composition is 43"
+    )
+
+
+@pytest.mark.parametrize(
+    "threshold",
+    [HALF, TWO_THIRDS, THREE_QUARTERS, Threshold(num=1, den=1, strict=False)]
+    + [Threshold(num=1, den=1, strict=False, base=base) for base in Base],
+)
+def test_reachable_thresholds_pass(threshold: Threshold) -> None:
+    assert threshold.unreachable(43) is None
+    assert threshold.unreachable(43, 43) is None
+
+
+def test_a_head_outside_the_composition_does_not_make_more_than_all_reachable() -> None:
+    # 43 in the composition, and a head who votes but is not counted: 44 voters
+    assert Threshold(num=1, den=1).unreachable(43, 44) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p=st.integers(min_value=1, max_value=12),
+    q=st.integers(min_value=1, max_value=12),
+    composition=st.integers(min_value=1, max_value=40),
+    missing=st.integers(min_value=0, max_value=2),
+    strict=st.booleans(),
+    base=st.sampled_from(list(Base)),
+)
+def test_unreachable_agrees_with_a_search_of_every_vote(
+    p: int, q: int, composition: int, missing: int, strict: bool, base: Base
+) -> None:
+    """Unreachable exactly when no possible vote passes: yes votes at most those who can vote (and at
+    most the composition), and the base at least the votes in favour (except the composition)."""
+    if p > q:
+        p, q = q, p
+    t = Threshold(num=p, den=q, base=base, strict=strict)
+    voters = max(0, composition - missing)
+    most_yes = min(composition, voters)
+    if base is Base.COMPOSITION:
+        possible = t.passes(most_yes, composition)
+    else:  # the base ranges over yes..composition; those who vote are among it
+        possible = any(t.passes(yes, b) for b in range(composition + 1) for yes in range(min(b, most_yes) + 1))
+    assert (t.unreachable(composition, voters) is None) is possible

@@ -3,6 +3,12 @@
 The roster is copied into the journal's first record of every sitting, so a
 sitting replays by the rules and the people it was opened with even if
 config.toml has changed since.  chamber.config builds a Roster from the file.
+
+``text_problem`` is the one rule for text that is shown or printed (names,
+factions, titles): no control characters (C0, DEL, C1: line breaks, the ESC
+and CSI that start terminal escape sequences), no Unicode line separators and
+no bidirectional embeddings, overrides or isolates (they reorder the text as
+shown).  The config loader and the OpenVote handler refuse such text with it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,69 @@ import msgspec
 
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Role, Seating, SpeechKind, VoteSubject
+
+# the abbreviations of the C0 (U+0000..U+001F) and C1 (U+0080..U+009F) control characters
+_C0 = (  # noqa: SIM905 (a table to read, not a list to edit)
+    "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US"
+).split()
+_C1 = (  # noqa: SIM905
+    "PAD HOP BPH NBH IND NEL SSA ESA HTS HTJ VTS PLD PLU RI SS2 SS3 "
+    "DCS PU1 PU2 STS CCH MW SPA EPA SOS SGCI SCI CSI ST OSC PM APC"
+).split()
+_LINE_BREAKS = "\n\v\f\r\x85\u2028\u2029"
+_ESCAPES = "\x1b\x90\x98\x9b\x9d\x9e\x9f"  # ESC, and the 8-bit DCS, SOS, CSI, OSC, PM, APC
+_BIDI = {
+    "\u202a": "LEFT-TO-RIGHT EMBEDDING",
+    "\u202b": "RIGHT-TO-LEFT EMBEDDING",
+    "\u202c": "POP DIRECTIONAL FORMATTING",
+    "\u202d": "LEFT-TO-RIGHT OVERRIDE",
+    "\u202e": "RIGHT-TO-LEFT OVERRIDE",
+    "\u2066": "LEFT-TO-RIGHT ISOLATE",
+    "\u2067": "RIGHT-TO-LEFT ISOLATE",
+    "\u2068": "FIRST STRONG ISOLATE",
+    "\u2069": "POP DIRECTIONAL ISOLATE",
+}
+
+
+def unshowable(char: str) -> bool:
+    """A character text that is shown or printed must not contain (see ``text_problem``)."""
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F or char in _BIDI or char in "\u2028\u2029"
+
+
+def describe_char(char: str) -> str:
+    """``U+001B (ESC: starts a terminal escape sequence)`` for a character ``unshowable`` refuses."""
+    code = ord(char)
+    if char in _BIDI:
+        return f"U+{code:04X} ({_BIDI[char]}: reorders the text as shown)"
+    if char in "\u2028\u2029":
+        name = "LINE SEPARATOR" if char == "\u2028" else "PARAGRAPH SEPARATOR"
+    elif code < 0x20:
+        name = _C0[code]
+    elif code == 0x7F:
+        name = "DEL"
+    else:
+        name = _C1[code - 0x80]
+    if char in _ESCAPES:
+        what = "starts a terminal escape sequence"
+    elif char in _LINE_BREAKS:
+        what = "a line break"
+    else:
+        what = "a control character"
+    return f"U+{code:04X} ({name}: {what})"
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str | None:
+    """The first character of ``text`` that may not be shown or printed, e.g. ``U+001B (ESC: starts
+    a terminal escape sequence) at character 5`` (counting from 1), or None when the text is fine.
+
+    Names and titles are one line: every control character is refused, tab and newline included.
+    ``multiline`` (longer texts such as reasons) allows newline and tab, nothing else.
+    """
+    for index, char in enumerate(text):
+        if unshowable(char) and not (multiline and char in "\n\t"):
+            return f"{describe_char(char)} at character {index + 1}"
+    return None
 
 
 class Deputy(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ import msgspec
 from chamber.core import events as ev
 from chamber.core.effects import Alert, Effect, Mode, ModeChanged, VoteCancelled, VoteClosed
 from chamber.core.phases import Phase
+from chamber.core.roster import text_problem
 from chamber.core.values import VoteKind
 from chamber.core.voting import UNKNOWN, VoteState
 
@@ -34,6 +35,14 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
             return s.reject(e, "bad_proposals", f"a rating vote needs 2 to 9 proposals, got {n_prop}")
         if e.kind is not VoteKind.RATING and n_prop:
             return s.reject(e, "bad_proposals", "only rating votes have proposals")
+        texts = [("title", e.title), ("legal_basis", e.legal_basis)]
+        texts += [(f"proposals[{i}]", name) for i, name in enumerate(e.proposals)]
+        for field, text in texts:
+            problem = text_problem(text)
+            if problem is not None:
+                return s.reject(
+                    e, "bad_text", f"{field} must be plain printable text on one line; {problem} is not allowed"
+                )
         item, title = e.item, e.title
         if e.revote_of is not None:
             previous = s.results.get(e.revote_of)
@@ -49,6 +58,9 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
         if not 0 <= duration <= MAX_VOTE_S:
             return s.reject(e, "bad_duration", f"vote duration must be 0..{MAX_VOTE_S} s, got {duration}")
         threshold = e.threshold or s.rules.thresholds[e.subject]
+        impossible = threshold.unreachable(s.composition, len(s.voters))
+        if impossible is not None:
+            return s.reject(e, "impossible_threshold", f"the threshold can never be met: {impossible}")
         vote = VoteState(
             number=s.votes_opened + 1,
             kind=e.kind,
