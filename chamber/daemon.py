@@ -20,6 +20,7 @@ import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chamber.config import Config
@@ -161,6 +162,14 @@ def start_controller(
     return controller
 
 
+def simulator_eeprom(store_url: str) -> Path:
+    """Where the simulated consoles keep their power-up counts: beside an SQLite store, else in var/."""
+    prefix = "sqlite:///"
+    if store_url.startswith(prefix) and len(store_url) > len(prefix) and ":memory:" not in store_url:
+        return Path(store_url[len(prefix) :].split("?")[0]).parent / "simulator-eeprom.json"
+    return Path("var") / "simulator-eeprom.json"
+
+
 def run(
     config: Config,
     *,
@@ -190,7 +199,9 @@ def run(
             from hardware_sim.http_api import PressApi
             from hardware_sim.simulator import Simulator
 
-            sim = Simulator(config, wire_time=wire_time)
+            # The simulated consoles' power-up counts outlive this process, as a console's EEPROM outlives
+            # a power cut: a restarted daemon must not meet consoles whose boot it has journaled.
+            sim = Simulator(config, wire_time=wire_time, eeprom=simulator_eeprom(config.store.url))
             sim.start()
             stoppers.append(sim.stop)
             ports = dict(sim.lines)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
@@ -91,6 +92,7 @@ class ConsoleModel:
         serial: int = 0,
         seq_start: int = 0,
         power_ups: int = 1,
+        on_power_up: Callable[[int], None] | None = None,
     ) -> None:
         self.unit = unit
         self.device_type = r.DeviceType(device_type)
@@ -113,6 +115,7 @@ class ConsoleModel:
         self._card: bytes | None = None
         self._presence = False
         self._power_ups = (power_ups - 1) & 0xFFFF
+        self._on_power_up = on_power_up  # the count is kept where a power cut cannot reach it (EEPROM)
         self._powered = True
         # RAM state: reset at power-up
         self._fifo: deque[tuple[int, int]] = deque()
@@ -153,6 +156,8 @@ class ConsoleModel:
         self._err_overflow = 0
         self._power_ups = (self._power_ups + 1) & 0xFFFF
         self._powered = True
+        if self._on_power_up is not None:
+            self._on_power_up(self._power_ups)
 
     def power_cycle(self) -> None:
         """Cut the power and restore it: RAM state lost, RESTARTED set, POWER_UPS + 1.
@@ -172,6 +177,12 @@ class ConsoleModel:
         with self._lock:
             if not self._powered:
                 self._power_up()
+
+    @property
+    def power_ups(self) -> int:
+        """POWER_UPS (IR 67): its low byte is the BOOT the idle poll shows in IR 3."""
+        with self._lock:
+            return self._power_ups
 
     @property
     def powered(self) -> bool:
@@ -217,7 +228,7 @@ class ConsoleModel:
             if self._card is not None:
                 raise ValueError(f"a card ({self._card.hex().upper()}) is already in the slot")
             self._card = uid
-            self._card_seq = (self._card_seq + 1) & 0xFFFF
+            self._card_seq = (self._card_seq + 1) & 0xFF
 
     def remove_card(self) -> str | None:
         """Take the card out; returns its UID (None if the slot was empty, which changes nothing)."""
@@ -226,7 +237,7 @@ class ConsoleModel:
                 return None
             uid = self._card.hex().upper()
             self._card = None
-            self._card_seq = (self._card_seq + 1) & 0xFFFF
+            self._card_seq = (self._card_seq + 1) & 0xFF
             return uid
 
     def set_presence(self, present: bool) -> None:
@@ -280,8 +291,8 @@ class ConsoleModel:
             return self._head()
         if addr == r.IR_EVT_INFO:
             return (len(self._fifo) << 8 | self._fifo[0][1]) if self._fifo else 0
-        if addr == r.IR_CARD_SEQ:
-            return self._card_seq
+        if addr == r.IR_CARD_SEQ:  # BOOT in the high byte: a new one at every power-up
+            return (self._power_ups & 0xFF) << 8 | self._card_seq
         if r.IR_FIFO <= addr < r.IR_FIFO + r.FIFO_SIZE:
             i = addr - r.IR_FIFO
             return self._fifo[i][1] if i < len(self._fifo) else 0

@@ -51,6 +51,7 @@ from pymodbus.simulator.simutils import DataType
 from chamber.config import Config, SeatConfig
 from chamber.core.values import Key
 from hardware_sim.console import REGISTER_SPACE, ConsoleModel, MicUnitModel
+from hardware_sim.eeprom import PowerUpCounts
 from hardware_sim.generic import HOLD_S, GenericModuleModel
 from hardware_sim.wire import Wire
 from terminals import registers as r
@@ -126,6 +127,7 @@ class Simulator:
         seq_start: int = 0,
         only_lines: Collection[str] | None = None,
         hold_s: float = HOLD_S,
+        eeprom: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config
         self.wire_time = wire_time
@@ -142,6 +144,7 @@ class Simulator:
         self._lines: dict[str, _Line] = {}
         self._consoles: dict[int, ConsoleModel | GenericModuleModel] = {}
         self._mics: dict[int, MicUnitModel] = {}
+        self.power_ups = PowerUpCounts(eeprom)
         for index, line_cfg in enumerate(served):
             line = _Line(line_cfg.id, line_cfg.baud, line_cfg.parity, line_cfg.stopbits)
             for seat in config.seats_on(line_cfg.id):
@@ -157,6 +160,8 @@ class Simulator:
                     has_mic=seat.mic_unit is None or seat.mic_unit == seat.unit,
                     serial=0x00C00000 + (index + 1) * 0x1000 + seat.unit,
                     seq_start=seq_start,
+                    power_ups=self.power_ups.first(line_cfg.id, seat.unit),
+                    on_power_up=self.power_ups.recorder(line_cfg.id, seat.unit),
                 )
                 line.consoles[seat.unit] = console
                 self._consoles[seat.id] = console
@@ -165,6 +170,7 @@ class Simulator:
                     line.consoles[seat.mic_unit] = mic
                     self._mics[seat.id] = mic
             self._lines[line_cfg.id] = line
+        self.power_ups.start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._started = False

@@ -283,14 +283,16 @@ class LineLoop:
             if kind == "effect":
                 outputs.apply(self, item)
             elif kind == "ack":
-                link, seq = item
-                if link.taken is not None and not seq_after(seq, link.taken):
+                link, seq, boot = item
+                # Not across a restart: the old numbers would free the new numbering's events.
+                if boot == link.boot and link.taken is not None and not seq_after(seq, link.taken):
                     link.ack_due = seq
                     self._want_write(link)
             elif kind == "retake":  # the engine could not journal: read the events again
-                link = item
-                link.taken = None
-                link.last_reply = None
+                link, boot = item
+                if boot == link.boot:
+                    link.taken = None
+                    link.last_reply = None
 
     def _want_write(self, link: ConsoleLink) -> None:
         if link not in self._writes:

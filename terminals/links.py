@@ -39,6 +39,7 @@ class ConsoleLink:
 
     __slots__ = (
         "ack_due",
+        "boot",
         "card_out",
         "card_seq",
         "chair",
@@ -78,6 +79,7 @@ class ConsoleLink:
         self.status: int | None = None
         self.card_seq: int | None = None
         self.card_out = False  # the last card read found the slot empty
+        self.boot: int | None = None  # the console's boot (IR 3 high byte): its events' numbering
         self.taken: int | None = None  # newest event sequence number handed to the engine
         self.ack_due: int | None = None  # journaled, to be acknowledged to the console
         self.errors: Counter[str] = Counter()

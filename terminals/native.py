@@ -42,12 +42,14 @@ from terminals.registers import (
     IR_CARD_LEN,
     IR_FIFO,
     Status,
+    boot_of,
     decode_uid,
     mode_echo,
     seq_after,
 )
 
 if TYPE_CHECKING:
+    from chamber.engine import Outcome
     from terminals.line import LineLoop
 
 log = logging.getLogger("terminals.line")
@@ -59,18 +61,23 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
     """Act on a changed poll reply; False if a follow-up read failed (decode it again next time)."""
     status, head, info, card_seq = regs
     previous = link.status
-    if status & Status.RESTARTED and (previous is None or not previous & Status.RESTARTED):
-        if previous is not None:
-            log.warning("line %s: seat %d console restarted", loop.line_id, link.seat)
+    boot = boot_of(card_seq)
+    rebooted = link.boot is not None and boot != link.boot
+    if rebooted or (status & Status.RESTARTED and (previous is None or not previous & Status.RESTARTED)):
+        if previous is not None or rebooted:
+            # The boot shows every power-up, also one whose RESTARTED flag an addressed write of MODE
+            # cleared before this poll (a write queued for the console, restated outputs at start-up).
+            log.warning("line %s: seat %d console restarted (boot %s -> %d)", loop.line_id, link.seat, link.boot, boot)
             loop.stats.errors["restarted"] += 1
             link.forget()
         else:  # restarted before we first saw it (the hall powered up, or while it was offline)
             log.info("line %s: seat %d console powered up", loop.line_id, link.seat)
-        # Its event numbering starts from zero again: the seat's duplicate check must start afresh, or
-        # its new events would pass for old ones.
+        # Its event numbering starts from zero again, under a new boot: events of the old numbering
+        # still on their way to the engine must not be acknowledged to it (see ``_acknowledger``).
         loop.submit(ev.SeatCameOnline(seat=link.seat, restarted=True))
-        loop._want_write(link)  # writing MODE clears RESTARTED
+        loop._want_write(link)  # everything is written again
         previous = None
+    link.boot = boot
     if previous is None or (status ^ previous) & Status.PRESENCE:
         loop.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
     if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
@@ -128,10 +135,11 @@ def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code
             link.errors["bad_key"] += 1
             log.warning("line %s: seat %d reported unknown key code %d", loop.line_id, link.seat, code)
             continue
-        futures.append(loop.submit(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF)))
+        event = ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF, boot=link.boot)
+        futures.append(loop.submit(event))
     link.taken = newest
-    if not futures:
-        loop._inbox.put(("ack", (link, newest)))
+    if not futures:  # unknown key codes only: nothing to journal, nothing a deputy pressed
+        loop._inbox.put(("ack", (link, newest, link.boot)))
     else:
         done = _acknowledger(loop, link, newest, futures)
         for fut in futures:
@@ -142,12 +150,15 @@ def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code
 def _acknowledger(
     loop: LineLoop, link: ConsoleLink, seq: int, futures: list[Future[Any]]
 ) -> Callable[[Future[Any]], None]:
-    """Acknowledge ``seq`` once every one of ``futures`` is done, and only if all were journaled: the
-    engine may split one console's events over two batches, and an ACK frees every event up to it.
-    If any failed, the events are read again from the console (which still holds them all)."""
+    """Acknowledge ``seq`` once every one of ``futures`` is done, and only if each press was journaled
+    and its verdict is final (:func:`settled`): the engine may split one console's events over two
+    batches, and an ACK frees every event up to it.  If any was not, the events are read again from the
+    console (which still holds them all).  Both messages carry the boot the events were numbered in:
+    the loop drops them if the console has restarted since, or an old number could free new events."""
     inbox = loop._inbox
     lock = threading.Lock()
     left = len(futures)
+    boot = link.boot
 
     def done(_: Future[Any]) -> None:
         nonlocal left
@@ -155,9 +166,17 @@ def _acknowledger(
             left -= 1
             if left:
                 return
-        if all(f.exception() is None for f in futures):
-            inbox.put(("ack", (link, seq)))
+        if all(f.exception() is None and settled(f.result()) for f in futures):
+            inbox.put(("ack", (link, seq, boot)))
         else:
-            inbox.put(("retake", link))
+            inbox.put(("retake", (link, boot)))
 
     return done
+
+
+def settled(outcome: Outcome) -> bool:
+    """May the console be told its press was taken?  Only if the press was journaled, so that its
+    verdict (counted, refused by the rules, or a repeat of a press journaled before: see
+    ``chamber.core.numbering``) stands in the journal; or, with no sitting open, if it was refused (no
+    journal to put it in and nothing that could count it: kept, it would block the presses behind it)."""
+    return outcome.seq is not None or outcome.rejection is not None

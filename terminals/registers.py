@@ -16,7 +16,7 @@ PROFILE_ID = 0x4348  # "CH": answered in IR_PROFILE so a controller can tell a n
 IR_STATUS = 0  # bit flags, see Status
 IR_EVT_HEAD = 1  # sequence number (0..65535, wrapping) of the oldest unacknowledged key event
 IR_EVT_INFO = 2  # high byte: unacknowledged events (0..16); low byte: key code of the oldest one
-IR_CARD_SEQ = 3  # +1 (wrapping) on every card insertion or removal
+IR_CARD_SEQ = 3  # high byte: BOOT (power-ups, low byte); low byte: +1 (wrapping) on every card in or out
 POLL_START = IR_STATUS
 POLL_COUNT = 4  # the idle poll: one read of IR 0..3
 
@@ -113,6 +113,11 @@ MODE_ECHO_SHIFT = 12
 def mode_echo(status: int) -> int:
     """The mode number the console reports being in (STATUS bits 12-14)."""
     return (status >> MODE_ECHO_SHIFT) & 0b111
+
+
+def boot_of(card_word: int) -> int:
+    """The console's boot from IR 3: the low byte of POWER_UPS, new at every power-up (and only then)."""
+    return card_word >> 8
 
 
 def mode_word(mode: Mode, proposals: int = 0) -> int:

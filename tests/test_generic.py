@@ -422,3 +422,40 @@ def test_a_card_pulled_from_a_module_while_the_controller_was_down_does_not_vote
         assert ctl2.engine.snapshot().vote.cast == 0  # type: ignore[union-attr]
     finally:
         ctl2.stop()
+
+
+def test_a_power_cut_of_the_whole_mixed_hall_loses_no_press(config: Config, tmp_path: Path) -> None:
+    """Controller, modules and native consoles lose power together in an open vote and come back: the
+    vote resumes, the LEDs are restated, and a press at every kind of seat counts."""
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    sim = Simulator(config, wire_time=False, seed=5)
+    sim.start()
+    ctl = start_controller(config, ports=dict(sim.lines), store_url=url, open_sitting=True)
+    try:
+        registered(sim, ctl, config)
+        assert ctl.engine.execute(ev.OpenVote(duration_s=0)).accepted
+        for seat in ALL:
+            assert sim.press(seat, Key.YES)
+        wait_for(lambda: ctl.engine.snapshot().vote.cast == len(ALL), what="every choice")  # type: ignore[union-attr]
+        ctl.stop()
+        for seat in ALL:
+            sim.console(seat).power_off()
+        for seat in ALL:
+            sim.console(seat).power_on()
+        assert not any(leds(sim, s) for s in ALL)  # dark, the cards still in
+        ctl = start_controller(config, ports=dict(sim.lines), store_url=url)
+        engine = ctl.engine
+        assert engine.snapshot().phase == "vote_open"
+        wait_for(lambda: all(leds(sim, s) & Led.YES for s in ALL), what="the journal's choices shown again")
+        for seat in ALL:
+            assert sim.press(seat, Key.NO)
+        wait_for(
+            lambda: engine.sitting.vote is not None and all(engine.sitting.vote.choices.get(s) == 1 for s in ALL),
+            what="every change of mind counted",
+        )
+        assert not any(s.rejected for s in engine.snapshot().seats)
+        assert engine.execute(ev.CloseVote()).accepted
+        assert engine.sitting.results[1].counts == (0, len(ALL), 0)
+    finally:
+        ctl.stop()
+        sim.stop()

@@ -228,7 +228,7 @@ def bus(sim: Simulator) -> Iterator[Master]:
 def test_idle_poll_reads_ir_0_to_3(bus: Master) -> None:
     status, head, info, card_seq = bus.ir(1, r.POLL_START, r.POLL_COUNT)
     assert status == r.Status.RESTARTED
-    assert (head, info, card_seq) == (0, 0, 0)
+    assert (head, info, card_seq) == (0, 0, 1 << 8)  # IR 3: BOOT 1 (the first power-up), CARD_SEQ 0
     assert bus.ir(1, 0, 4) == bus.ir(1, 0, 4)  # an idle console answers the same bytes
 
 
@@ -290,12 +290,12 @@ def test_sequence_numbers_wrap() -> None:
 def test_card_insert_and_remove(sim: Simulator, bus: Master) -> None:
     sim.insert_card(2, "04A1B2C3D4E5F6")
     status, _, _, card_seq = bus.ir(2, 0, 4)
-    assert status & r.Status.CARD and card_seq == 1
+    assert status & r.Status.CARD and card_seq == 1 << 8 | 1
     regs = bus.ir(2, r.IR_CARD_LEN, r.CARD_READ_COUNT)
     assert regs[0] == 7 and r.decode_uid(regs[0], regs[1:]) == "04A1B2C3D4E5F6"
     assert sim.remove_card(2) == "04A1B2C3D4E5F6"
     status, _, _, card_seq = bus.ir(2, 0, 4)
-    assert not status & r.Status.CARD and card_seq == 2
+    assert not status & r.Status.CARD and card_seq == 1 << 8 | 2
     assert bus.ir(2, r.IR_CARD_LEN, 2) == [0, 0]
     sim.insert_card(1, "0A1B2C3D")
     sim.move_card(1, 2)
@@ -356,9 +356,9 @@ def test_power_cycle_sets_restarted(sim: Simulator, bus: Master) -> None:
     bus.write(1, r.HR_MODE, r.mode_word(r.Mode.REGISTRATION))
     assert not bus.ir(1, 0)[0] & r.Status.RESTARTED
     sim.power_cycle(1)
-    status, _, info, _ = bus.ir(1, 0, 4)
+    status, _, info, card_word = bus.ir(1, 0, 4)
     assert status & r.Status.RESTARTED and status & r.Status.CARD and info == 0
-    assert bus.ir(1, r.IR_POWER_UPS)[0] == 2
+    assert bus.ir(1, r.IR_POWER_UPS)[0] == 2 and r.boot_of(card_word) == 2  # a new boot in the idle poll
     assert bus.hr(1, r.HR_MODE)[0] == r.Mode.IDLE
     sim.console(1).power_off()
     bus.send(read_req(1, 4, 0, 4))
@@ -509,7 +509,7 @@ def test_mbpoll_reads_the_simulated_console(sim: Simulator) -> None:
         if line.startswith("["):
             ref, value = line.split(":", 1)
             values[int(ref.strip("[]"))] = int(value.split()[0])
-    assert values == {1: 0x8000, 2: 0, 3: 2 << 8 | Key.YES, 4: 0}
+    assert values == {1: 0x8000, 2: 0, 3: 2 << 8 | Key.YES, 4: 1 << 8}  # IR 3: BOOT 1, no card change
 
 
 # --------------------------------------------------------------------------- HTTP API
@@ -679,3 +679,21 @@ def test_press_from_the_command_line(sim: Simulator, capsys: pytest.CaptureFixtu
         assert sim_main(["state", "--url", api.url]) == 0
     finally:
         api.stop()
+
+
+def test_power_up_counts_outlive_the_simulator_when_kept_in_a_file(config: Config, tmp_path: Path) -> None:
+    """A console's POWER_UPS is in EEPROM: a new simulator (a restarted ``chamber run --simulate``)
+    must not bring back boots the controller's journal has seen."""
+    eeprom = tmp_path / "eeprom.json"
+    first = Simulator(config, eeprom=eeprom)
+    console = first.console(1)
+    assert isinstance(console, ConsoleModel)
+    console.power_cycle()
+    assert console.power_ups == 2
+    second = Simulator(config, eeprom=eeprom)
+    again = second.console(1)
+    assert isinstance(again, ConsoleModel) and again.power_ups == 3
+    other = second.console(2)
+    assert isinstance(other, ConsoleModel) and other.power_ups == 2
+    eeprom.write_text("not json", encoding="utf-8")  # a broken file is logged and starts afresh
+    assert Simulator(config, eeprom=eeprom).console(1)

@@ -33,6 +33,10 @@ class KeyPressed(_Input, frozen=True, tag=True):
     # reported again after a controller crash, before its ACK reached the console, carries a
     # number already seen and is rejected as a duplicate instead of counted twice.
     seq: int | None = None
+    # The console's boot (the low byte of its power-up count, register map IR 3): with ``seq`` the
+    # event's identity, since a console numbers from 0 again after a power cut (None: journals written
+    # before it existed, and hardware without event numbers).  See chamber.core.numbering.
+    boot: int | None = None
 
 
 class CardInserted(_Input, frozen=True, tag=True):
@@ -81,6 +85,7 @@ class SecretBallotCast(_Input, frozen=True, tag=True):
 
     seat: int
     seq: int | None = None  # the console's event number: says nothing about the choice
+    boot: int | None = None  # the console's boot, as in KeyPressed
 
 
 #: What the seat consoles report (the line loops' inputs; the engine journals a run of them together).

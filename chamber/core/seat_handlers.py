@@ -123,7 +123,7 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
             return s.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         seat.online = True
         if e.restarted:
-            seat.last_seq = None  # a console that restarted counts its events from zero again
+            seat.numbering.restarted()  # it counts its events from zero again
         return (s.mode(),)  # a console that was away learns the chamber's mode
 
     def mic_unit_changed(e: ev.MicUnitChanged, now: int) -> Effects:

@@ -44,6 +44,7 @@ from chamber.core.effects import (
     VoteClosed,
     VoteOpened,
 )
+from chamber.core.numbering import CONFLICT, REPEAT, Numbering, kind_of
 from chamber.core.phases import TRANSITIONS, Phase
 from chamber.core.roster import Roster, Rules
 from chamber.core.snapshot import RegistrationRound, SeatView, Snapshot, VoteView
@@ -64,7 +65,7 @@ _CHOICE_KEYS = frozenset(YES_NO_OPTIONS) | frozenset(PROPOSAL_KEYS)
 
 
 class SeatState:
-    __slots__ = ("chair", "deputy", "id", "last_seq", "mic_ok", "online", "present", "rejected", "sensor", "uid")
+    __slots__ = ("chair", "deputy", "id", "mic_ok", "numbering", "online", "present", "rejected", "sensor", "uid")
 
     def __init__(self, id: int, sensor: bool, chair: bool) -> None:
         self.id = id
@@ -76,7 +77,7 @@ class SeatState:
         self.uid: str | None = None
         self.present = False  # presence sensor held
         self.rejected = 0  # presses rejected at this seat
-        self.last_seq: int | None = None  # the console's newest event sequence number seen
+        self.numbering = Numbering()  # the console's event numbers taken: repeats are not counted twice
 
 
 class Sitting:
@@ -173,7 +174,7 @@ class Sitting:
             and self.phase is Phase.VOTE_OPEN
             and event.key in YES_NO_OPTIONS
         ):
-            return ev.SecretBallotCast(seat=event.seat, seq=event.seq)
+            return ev.SecretBallotCast(seat=event.seat, seq=event.seq, boot=event.boot)
         return event
 
     def next_deadline(self) -> int:
@@ -286,26 +287,29 @@ class Sitting:
     # --- seat events -------------------------------------------------------------------------------
 
     def _key_pressed(self, e: ev.KeyPressed, now: int) -> Effects:
-        if e.seq is not None and self._duplicate(e.seat, e.seq):
-            return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
-        return self._press(e, e.key, now)
+        return self._numbered(e, e.key, now)
 
     def _secret_ballot(self, e: ev.SecretBallotCast, now: int) -> Effects:
-        if e.seq is not None and self._duplicate(e.seat, e.seq):
-            return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
-        return self._press(e, None, now)
+        return self._numbered(e, None, now)
 
-    def _duplicate(self, seat_id: int, seq: int) -> bool:
-        """Was console event ``seq`` seen already?  Records it if not."""
-        seat = self.seats.get(seat_id)
-        if seat is None:
-            return False
-        last = seat.last_seq
-        # serial-number arithmetic (RFC 1982) on the console's 16-bit counter
-        if last is not None and (seq == last or ((seq - last) & 0xFFFF) >= 0x8000):
-            return True
-        seat.last_seq = seq
-        return False
+    def _numbered(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
+        """A press, unless its console event was taken already (``chamber.core.numbering``)."""
+        seat = self.seats.get(e.seat)
+        if e.seq is None or seat is None:
+            return self._press(e, key, now)
+        verdict = seat.numbering.classify(e.boot, e.seq, kind_of(key))
+        if verdict == REPEAT:
+            return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
+        effects = self._press(e, key, now)
+        if verdict == CONFLICT:
+            self.alerts += 1
+            detail = (
+                f"seat {e.seat}: console event {e.seq} (boot {e.boot}) came again with another key, or from "
+                "further back than a console repeats; counted as a new press. The console may have "
+                "restarted without saying so: check it"
+            )
+            effects = (*effects, Alert(kind="event_conflict", detail=detail, seat=e.seat))
+        return effects
 
     def _press(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
         """A key at a seat; ``key`` None is a secret choice whose value was not journaled."""
