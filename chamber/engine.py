@@ -275,7 +275,9 @@ class Engine:
                     log.info("rejected %s: %s (%s)", effect.input, effect.reason, effect.detail)
             self._fan_out(form, effects)
             fut.set_result(Outcome(event, effects, seq))
-        if sitting.phase is Phase.NO_SITTING and self.sitting_uid is not None and sitting.roster is not None:
+        if opening and sitting.phase is Phase.NO_SITTING:  # refused (a bad title): no sitting opened
+            self.sitting_uid = None
+        elif sitting.phase is Phase.NO_SITTING and self.sitting_uid is not None and sitting.roster is not None:
             log.info("sitting %s closed", self.sitting_uid)
             self.sitting = Sitting()
             self.sitting_uid = None

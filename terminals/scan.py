@@ -266,6 +266,8 @@ def parse_units(text: str) -> list[int]:
         part = part.strip()
         low, dash, high = part.partition("-")
         try:
+            if not part.isascii():  # int() takes any script's digits: "١-٣" would be 1-3
+                raise ValueError(part)
             first, last = (int(low), int(high)) if dash else (int(part), int(part))
         except ValueError:
             raise ValueError(f"--units: {part!r} is not a unit id or a range such as 5-9") from None
@@ -296,7 +298,7 @@ def plan_scan(
     address: tuple[str, int] | None = None
     if gateway is not None:
         host, _, number = gateway.rpartition(":")
-        if not host or not number.isdigit():
+        if not host or not (number.isascii() and number.isdigit()):  # "٣" is a digit to isdigit()
             raise ValueError(f"--gateway must be HOST:PORT, got {gateway!r}")
         address = (host.strip("[]"), int(number))
     if config is None:

@@ -152,9 +152,11 @@ def test_parse_units() -> None:
     assert parse_units("1,2,5-9") == [1, 2, 5, 6, 7, 8, 9]
     assert parse_units("3, 1-2") == [1, 2, 3]
     assert len(parse_units("1-247")) == 247
-    for bad in ("0", "248", "5-3", "x", "1-"):
+    for bad in ("0", "248", "5-3", "x", "1-", "١-٣"):  # Arabic-Indic digits are digits to int()
         with pytest.raises(ValueError, match="--units"):
             parse_units(bad)
+    with pytest.raises(ValueError, match="--gateway"):
+        plan_scan(None, gateway="127.0.0.1:٤٠٠١")
 
 
 def test_plan_from_the_example_config() -> None:

@@ -46,7 +46,7 @@ from chamber.core.effects import (
 )
 from chamber.core.numbering import CONFLICT, REPEAT, Numbering, kind_of
 from chamber.core.phases import TRANSITIONS, Phase
-from chamber.core.roster import Roster, Rules
+from chamber.core.roster import Roster, Rules, text_problem
 from chamber.core.snapshot import RegistrationRound, SeatView, Snapshot, VoteView
 from chamber.core.speakers import NEVER, Floor
 from chamber.core.values import (
@@ -207,6 +207,16 @@ class Sitting:
     def reject(self, event: ev.Input, reason: str, detail: str) -> Effects:
         return (self.rejection(event, reason, detail),)
 
+    def bad_text(self, event: ev.Input, texts: list[tuple[str, str]], *, multiline: bool = False) -> Effects | None:
+        """A ``bad_text`` refusal for the first of ``texts`` (field, text) that may not be shown or
+        printed (control characters, escape sequences: ``roster.text_problem``), or None."""
+        for field, text in texts:
+            problem = text_problem(text, multiline=multiline)
+            if problem is not None:
+                lines = "plain printable text" if multiline else "plain printable text on one line"
+                return self.reject(event, "bad_text", f"{field} must be {lines}; {problem} is not allowed")
+        return None
+
     def floor_ref(self) -> Floor:
         return self.floor  # replaced when a sitting opens, so handlers look it up each time
 
@@ -362,6 +372,9 @@ class Sitting:
     # --- sitting, agenda, registration --------------------------------------------------------------
 
     def _open_sitting(self, e: ev.OpenSitting, now: int) -> Effects:
+        refused = self.bad_text(e, [("title", e.title)])
+        if refused is not None:
+            return refused
         self._reset()
         roster = e.roster
         self.roster = roster
@@ -395,6 +408,14 @@ class Sitting:
         numbers = [i.number for i in e.items]
         if len(set(numbers)) != len(numbers):
             return self.reject(e, "duplicate_item", "agenda item numbers must be unique")
+        texts = [
+            (f"items[{i}].{field}", getattr(item, field))
+            for i, item in enumerate(e.items)
+            for field in ("number", "title", "draft")
+        ]
+        refused = self.bad_text(e, texts)
+        if refused is not None:
+            return refused
         self.agenda = e.items
         if self.current_item not in numbers:
             self.current_item = None
@@ -431,6 +452,9 @@ class Sitting:
             return self.reject(e, "unknown_deputy", f"no deputy {e.deputy}")
         if not e.reason.strip():
             return self.reject(e, "reason_required", "a manual registration needs a reason")
+        refused = self.bad_text(e, [("reason", e.reason)], multiline=True)
+        if refused is not None:
+            return refused
         self.registered.add(e.deputy)
         self._manual[e.deputy] = e.reason
         return (Registered(seat=None, deputy=e.deputy),)

@@ -15,7 +15,6 @@ import msgspec
 from chamber.core import events as ev
 from chamber.core.effects import Alert, Effect, Mode, ModeChanged, VoteCancelled, VoteClosed
 from chamber.core.phases import Phase
-from chamber.core.roster import text_problem
 from chamber.core.values import VoteKind
 from chamber.core.voting import UNKNOWN, VoteState
 
@@ -37,12 +36,9 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
             return s.reject(e, "bad_proposals", "only rating votes have proposals")
         texts = [("title", e.title), ("legal_basis", e.legal_basis)]
         texts += [(f"proposals[{i}]", name) for i, name in enumerate(e.proposals)]
-        for field, text in texts:
-            problem = text_problem(text)
-            if problem is not None:
-                return s.reject(
-                    e, "bad_text", f"{field} must be plain printable text on one line; {problem} is not allowed"
-                )
+        refused = s.bad_text(e, texts)
+        if refused is not None:
+            return refused
         item, title = e.item, e.title
         if e.revote_of is not None:
             previous = s.results.get(e.revote_of)
@@ -119,6 +115,9 @@ def handlers(s: Sitting) -> dict[type, Callable[[Any, int], Effects]]:
     def cancel(e: ev.CancelVote, now: int) -> Effects:
         if not e.reason.strip():
             return s.reject(e, "reason_required", "cancelling a vote needs a reason")
+        refused = s.bad_text(e, [("reason", e.reason)], multiline=True)
+        if refused is not None:
+            return refused
         return _end(e.reason, now)
 
     def annul(e: ev.AnnulSecretVote, now: int) -> Effects:
