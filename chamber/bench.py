@@ -61,13 +61,13 @@ def open_vote_sitting(seats: int) -> Sitting:
 def bench_core(seats: int = 450, presses: int = 200_000, rounds: int = 5, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     keys = (Key.YES, Key.NO, Key.ABSTAIN)
-    # as the line loops report them: each press carries its console's next event number
+    # as the line loops report them: each press carries its console's next event number and its boot
     next_seq = [0] * (seats + 1)
     inputs = []
     for _ in range(presses):
         seat = rng.randint(1, seats)
         next_seq[seat] = (next_seq[seat] + 1) & 0xFFFF
-        inputs.append(ev.KeyPressed(seat=seat, key=rng.choice(keys), seq=next_seq[seat]))
+        inputs.append(ev.KeyPressed(seat=seat, key=rng.choice(keys), seq=next_seq[seat], boot=1))
     voted = len({press.seat for press in inputs})
     rates = []
     recount_ok = True
