@@ -14,6 +14,11 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so that check-config starts fast
+    from chamber.chain import Head, SittingCheck
+    from chamber.journal import Journal
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -50,85 +55,122 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _head_arg(text: str) -> Head:
+    from chamber.chain import parse_head
+
+    try:
+        return parse_head(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected [SEQ:]HASH as journal verify prints it: {err}") from None
+
+
+def _unreadable(exc: Exception) -> int:
+    """The store went away or refused a read half-way (a server stopped, a table without rights)."""
+    print(f"chamber: the store cannot be read: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 2
+
+
 def cmd_journal_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from chamber.journal import Journal
 
+    if args.expect_head is not None and not args.sitting:
+        print("chamber journal verify: --expect-head needs --sitting (a head belongs to one sitting)", file=sys.stderr)
+        return 2
     journal = Journal(_store_url(args), create=False)
     try:
-        known = journal.all_sittings()
-        if args.sitting and args.sitting not in known:
-            print(f"sitting {args.sitting}: no such sitting in this journal", file=sys.stderr)
-            return 1
-        sittings = [args.sitting] if args.sitting else known
-        bad = 0
-        if not args.sitting:
-            for p in journal.missing_sittings():
-                bad += 1
-                print(f"journal: {p.kind}: {p.message}")
-        for uid in sittings:
-            problems = journal.verify(uid)
-            last = journal.last_record(uid)
-            if problems:
-                bad += 1
-                print(f"sitting {uid}: {len(problems)} problem(s)")
-                for p in problems:
-                    print(f"  {p}")
-            else:
-                head = f"{last.seq} records, head {last.hash}" if last else "empty"
-                print(f"sitting {uid}: intact ({head})")
-        if not sittings:
-            print("the journal holds no sittings")
-        return 1 if bad else 0
+        return _verify(journal, args.sitting, args.expect_head)
+    except SQLAlchemyError as exc:
+        return _unreadable(exc)
     finally:
         journal.close()
 
 
+def _verify(journal: Journal, only: str | None, expected: Head | None) -> int:
+    """Print each sitting's verdict (an intact one with its head, ``SEQ:HASH``, to be kept elsewhere)."""
+    known = journal.all_sittings()
+    if only and only not in known:
+        print(f"sitting {only}: no such sitting in this journal", file=sys.stderr)
+        return 1
+    bad = 0
+    if not only:
+        for p in journal.store_problems():
+            bad += 1
+            print(f"journal: {p.kind}: {p.message}")
+    for uid in [only] if only else known:
+        check = journal.check(uid, expected)
+        if check.problems:
+            bad += 1
+            print(f"sitting {uid}: {len(check.problems)} problem(s)")
+            for p in check.problems:
+                print(f"  {p}")
+        else:
+            head = f"{len(check.records)} records, head {check.head}" if check.head else "empty"
+            print(f"sitting {uid}: intact ({head})")
+    if not known:
+        print("the journal holds no sittings")
+    return 1 if bad else 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from chamber.journal import Journal
+
+    journal = Journal(_store_url(args), create=False)
+    try:
+        return _replay(journal, args)
+    except SQLAlchemyError as exc:
+        return _unreadable(exc)
+    finally:
+        journal.close()
+
+
+def _replay(journal: Journal, args: argparse.Namespace) -> int:
+    known = journal.all_sittings()
+    uid = args.sitting or (known[-1] if known else None)
+    if uid is None:
+        print("the journal holds no sittings", file=sys.stderr)
+        return 1
+    if uid not in known:
+        print(f"sitting {uid}: no such sitting in this journal", file=sys.stderr)
+        return 1
+    check = journal.check(uid, args.expect_head)
+    if check.problems:
+        # A state computed from a journal that was tampered with is not the sitting's state.
+        print(f"sitting {uid}: the journal fails verification ({len(check.problems)} problem(s)):", file=sys.stderr)
+        for p in check.problems:
+            print(f"  {p}", file=sys.stderr)
+        if not args.force:
+            print("not replayed; --force replays it anyway", file=sys.stderr)
+            return 1
+    return _print_replay(check, args.json)
+
+
+def _print_replay(check: SittingCheck, as_json: bool) -> int:
+    """Replay the well-formed records of the chain, in seq order (malformed ones were reported, not replayed)."""
     import msgspec
 
     from chamber.core.events import decode_input
     from chamber.core.sitting import Sitting
-    from chamber.journal import Journal
     from chamber.report import describe
 
-    journal = Journal(_store_url(args), create=False)
-    try:
-        known = journal.all_sittings()
-        uid = args.sitting or (known[-1] if known else None)
-        if uid is None:
-            print("the journal holds no sittings", file=sys.stderr)
+    sitting = Sitting()
+    for rec in check.records:
+        try:
+            event = decode_input(rec.payload)
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+            print(f"sitting {check.sitting}: record {rec.seq} ({rec.type}) cannot be decoded: {exc}", file=sys.stderr)
             return 1
-        if uid not in known:
-            print(f"sitting {uid}: no such sitting in this journal", file=sys.stderr)
-            return 1
-        problems = journal.verify(uid)
-        if problems:
-            # A state computed from a journal that was tampered with is not the sitting's state.
-            print(f"sitting {uid}: the journal fails verification ({len(problems)} problem(s)):", file=sys.stderr)
-            for p in problems:
-                print(f"  {p}", file=sys.stderr)
-            if not args.force:
-                print("not replayed; --force replays it anyway", file=sys.stderr)
-                return 1
-        sitting = Sitting()
-        count = 0
-        for rec in journal.records(uid):
-            try:
-                event = decode_input(rec.payload)
-            except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
-                print(f"sitting {uid}: record {rec.seq} ({rec.type}) cannot be decoded: {exc}", file=sys.stderr)
-                return 1
-            sitting.apply(event, rec.at_ms)
-            count += 1
-        snap = sitting.snapshot()
-        if args.json:
-            sys.stdout.write(msgspec.json.encode(snap).decode() + "\n")
-        else:
-            print(f"sitting {uid}: {count} records replayed{' (journal NOT intact)' if problems else ''}")
-            print(describe(sitting))
-        return 1 if problems else 0
-    finally:
-        journal.close()
+        sitting.apply(event, rec.at_ms)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(sitting.snapshot()).decode() + "\n")
+    else:
+        damaged = " (journal NOT intact)" if check.problems else ""
+        print(f"sitting {check.sitting}: {len(check.records)} records replayed{damaged}")
+        print(describe(sitting))
+    return 1 if check.problems else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -316,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", default=DEFAULT_CONFIG, help="config file whose [store] url to use")
         p.add_argument("--db", help="database URL (overrides the config), e.g. sqlite:///var/chamber.db")
         p.add_argument("--sitting", help="sitting uid (default: all for verify, the newest for replay)")
+        p.add_argument(
+            "--expect-head",
+            type=_head_arg,
+            metavar="[SEQ:]HASH",
+            help="the sitting's head as verify printed it and the protocol records it: the journal must end "
+            "there (catches a cut tail with a rewritten chain head; verify needs --sitting)",
+        )
 
     journal = sub.add_parser("journal", help="journal tools")
     jsub = journal.add_subparsers(dest="journal_command", required=True)

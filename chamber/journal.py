@@ -35,24 +35,34 @@ How it works
   a chain alone cannot show.  Table ``sittings`` remembers the order in which sittings were created.
 * The schema is made only by the alembic migrations in ``chamber/migrations``; opening a Journal runs
   ``upgrade head`` programmatically (no alembic.ini is needed).
+* The audit tools open the store with ``create=False``: read-only, so that checking a store cannot
+  change it.  SQLite is opened with ``mode=ro`` (no switch to WAL, no schema, no new file; SQLite may
+  still add the ``-wal``/``-shm`` files a WAL database is read with), PostgreSQL in read-only
+  transactions.  Each transaction there is one snapshot of the store, so a sitting's records and its
+  chain head are read as they were at one moment even while the controller appends.
 
 Tamper evidence, and its limit
 ------------------------------
-:meth:`Journal.verify` recomputes every hash (it never trusts a stored one) and reports, in plain English,
-records whose content was changed, records that were removed (gaps in seq, a truncated tail), records that
-were moved (swapped) and links that do not match.  Its limit: somebody with write access to the database
-who rewrites the whole chain from some record onwards (recomputing every following hash and the chain
-head) produces a chain that is internally consistent again.  Such a rewrite is only caught by comparing
-the head hash with a copy kept elsewhere — which is why the protocol of a sitting prints the head hash
-(seq and hash of the last record) and the signed PDF carries it.
+:meth:`Journal.check` (and :meth:`Journal.verify`, its problems) reads every column as the driver returns
+it, recomputes every hash (it never trusts a stored one) and reports, in plain English, records stored
+with a value of the wrong type, records whose content was changed, records that were removed (gaps in
+seq, a truncated tail, a sitting's row), records that were moved (swapped, or below seq 1) and links that
+do not match; the checks themselves are pure functions in ``chamber.chain``.  Its limit: somebody with
+write access to the database who cuts the tail of a sitting or rewrites the chain from some record
+onwards (recomputing every following hash and the chain head) produces a chain that is internally
+consistent again.  That is only caught by comparing the head (seq and hash of the last record, printed by
+``chamber journal verify``) with a copy kept elsewhere — the protocol of a sitting and the published data
+carry it — which ``check(sitting, expect_head)`` (``journal verify --expect-head``) does.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import (
     BigInteger,
@@ -71,21 +81,36 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    type_coerce,
     union,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import NullType
 
-from chamber.chain import GENESIS_HASH, JournalRecord, Problem, ProblemKind, check_chain, record_hash, span
+from chamber.chain import (
+    GENESIS_HASH,
+    Head,
+    JournalRecord,
+    Problem,
+    ProblemKind,
+    SittingCheck,
+    check_sitting,
+    check_sittings_table,
+    record_hash,
+)
 
 __all__ = [
     "GENESIS_HASH",
+    "Head",
     "Journal",
     "JournalConflict",
     "JournalRecord",
     "Problem",
     "ProblemKind",
+    "SittingCheck",
     "StoreUnavailable",
     "record_hash",
 ]
@@ -123,6 +148,17 @@ chain_head_table = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+
+def _raw(column: Any) -> ColumnElement[Any]:
+    """A column read as the driver returns it: the checks must see a value of the wrong type (SQLite keeps
+    whatever it is given) rather than fail inside SQLAlchemy's conversion of it."""
+    return type_coerce(column, NullType()).label(column.name)
+
+
+_j = journal_table.c
+_RAW_RECORD = [_raw(c) for c in (_j.seq, _j.at_ms, _j.type, _j.payload, _j.prev_hash, _j.hash)]
+_RAW_HEAD = [_raw(chain_head_table.c.seq), _raw(chain_head_table.c.hash)]
 
 
 class StoreUnavailable(RuntimeError):
@@ -166,8 +202,9 @@ class Journal:
     """The store of the journal: append (group commit, durable), read, verify."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
-        """Open the store at ``url``; with ``create=False`` (the audit tools) a SQLite file that does not
-        exist is an error rather than a new, empty journal that would verify as intact."""
+        """Open the store at ``url``.  ``create=False`` is for the audit tools: the store is opened read-only,
+        and a SQLite file that does not exist, or a database without the journal's tables, is an error
+        rather than a new, empty journal that would verify as intact."""
         try:
             self._open(url, create)
         except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:  # ImportError: no driver for the URL
@@ -180,28 +217,12 @@ class Journal:
     def _open(self, url: str, create: bool) -> None:
         parsed = make_url(url)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
-        connect_args: dict[str, Any] = {}
-        engine_args: dict[str, Any] = {}
-        if self._is_sqlite:
-            database = parsed.database
-            if not database or database == ":memory:":
-                # one connection for the whole life of the journal: each new one would be a new, empty database
-                engine_args["poolclass"] = StaticPool
-                connect_args["check_same_thread"] = False
-            elif not database.startswith("file:"):
-                path = Path(database).expanduser()
-                if not create and not path.is_file():
-                    raise FileNotFoundError(f"no journal database at {path}")
-                path.parent.mkdir(parents=True, exist_ok=True)
-        elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
-            connect_args["options"] = "-c synchronous_commit=on"
-        self._engine: Engine = create_engine(url, connect_args=connect_args, **engine_args)
-        if self._is_sqlite:
-            event.listen(self._engine, "connect", _sqlite_on_connect)
         self._heads: dict[str, _Head] = {}
         if create:
+            self._engine: Engine = _writing_engine(parsed)
             self._upgrade()
             return
+        self._engine = _reading_engine(parsed)
         # The audit tools read; they must not write a schema into some other application's database.
         missing = {"sittings", "journal", "chain_head"} - set(inspect(self._engine).get_table_names())
         if missing:
@@ -368,93 +389,119 @@ class Journal:
 
     def all_sittings(self) -> list[str]:
         """Every sitting the store knows of: those listed, in creation order, then any that have records
-        or a chain head but no row in the sittings table (the row was deleted: a verifier must see them)."""
+        or a chain head but no row in the sittings table (the row was deleted: a verifier must see them).
+        A uid that is not text is left out here; :meth:`store_problems` reports it."""
         with self._engine.connect() as conn:
-            listed = list(conn.execute(select(sittings_table.c.uid).order_by(sittings_table.c.ord)).scalars())
+            listed = list(conn.execute(select(_raw(sittings_table.c.uid)).order_by(sittings_table.c.ord)).scalars())
             others = set(
-                conn.execute(union(select(journal_table.c.sitting), select(chain_head_table.c.sitting))).scalars()
+                conn.execute(
+                    union(select(_raw(journal_table.c.sitting)), select(_raw(chain_head_table.c.sitting)))
+                ).scalars()
             )
-        return listed + sorted(others - set(listed))
+        names = [uid for uid in listed if isinstance(uid, str)]
+        return names + sorted(uid for uid in others - set(listed) if isinstance(uid, str))
 
-    def missing_sittings(self) -> list[Problem]:
-        """Sittings deleted whole, rows, records and chain head together: their places in the order of
-        creation (1, 2, 3 …) are empty.  (The newest one deleted whole leaves no gap: compare the count
-        with the council's records.)"""
+    def store_problems(self) -> list[Problem]:
+        """Problems of the store as a whole (:func:`chamber.chain.check_sittings_table`): sittings deleted
+        whole, whose places in the order of creation (1, 2, 3 …) are empty, and rows that cannot be read.
+        (The newest sitting deleted whole leaves no gap: compare the count with the council's records.)"""
         with self._engine.connect() as conn:
-            ords = sorted(int(o) for o in conn.execute(select(sittings_table.c.ord)).scalars())
-        gaps = sorted(set(range(1, ords[-1] + 1)) - set(ords)) if ords else []
-        return [
-            Problem("", 0, "removed", f"sitting number {n} in order of creation is missing: deleted with its records")
-            for n in gaps
-        ]
+            rows = conn.execute(select(_raw(sittings_table.c.uid), _raw(sittings_table.c.ord))).all()
+            named = list(
+                conn.execute(
+                    union(select(_raw(journal_table.c.sitting)), select(_raw(chain_head_table.c.sitting)))
+                ).scalars()
+            )
+        return check_sittings_table([tuple(row) for row in rows], named)
 
     def verify(self, sitting: str | None = None) -> list[Problem]:
         """Recompute every hash and check every link; an empty list means the journal is intact."""
         names = self.all_sittings() if sitting is None else [sitting]
-        problems: list[Problem] = self.missing_sittings() if sitting is None else []
+        problems: list[Problem] = self.store_problems() if sitting is None else []
         for name in names:
-            problems.extend(self._verify_one(name))
+            problems.extend(self.check(name).problems)
         return problems
 
-    def _chain_head(self, sitting: str) -> tuple[int, str] | None:
+    def check(self, sitting: str, expect_head: Head | None = None) -> SittingCheck:
+        """Every check of one sitting (:func:`chamber.chain.check_sitting`), against ``expect_head`` too if it
+        is given: a head recorded outside the store.  Records, chain head and listing are read in one
+        transaction, which a read-only store makes one snapshot."""
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(chain_head_table.c.seq, chain_head_table.c.hash).where(chain_head_table.c.sitting == sitting)
-            ).first()
-        return None if row is None else (int(row.seq), row.hash)
+            rows = conn.execute(
+                select(*_RAW_RECORD).where(journal_table.c.sitting == sitting).order_by(journal_table.c.seq)
+            ).all()
+            head = conn.execute(select(*_RAW_HEAD).where(chain_head_table.c.sitting == sitting)).first()
+            listed = conn.execute(select(_raw(sittings_table.c.ord)).where(sittings_table.c.uid == sitting)).first()
+        return check_sitting(
+            sitting,
+            [tuple(row) for row in rows],
+            None if head is None else tuple(head),
+            None if listed is None else tuple(listed),
+            expect_head,
+        )
 
-    def _verify_one(self, sitting: str) -> list[Problem]:
-        rows = list(self.records(sitting))
-        problems = check_chain(sitting, rows)
-        head = self._chain_head(sitting)
-        last_seq = rows[-1].seq if rows else 0
-        if head is None:
-            if rows:
-                problems.append(
-                    Problem(
-                        sitting,
-                        last_seq,
-                        "removed",
-                        f"the chain head of sitting {sitting} is missing (the journal ends at record "
-                        f"{last_seq}); records after {last_seq} may have been removed",
-                    )
-                )
-        else:
-            head_seq, head_hash = head
-            if head_seq > last_seq:
-                where = f"the journal ends at record {last_seq}" if rows else "the journal has no records"
-                problems.append(
-                    Problem(
-                        sitting,
-                        last_seq + 1,
-                        "removed",
-                        f"{span(last_seq + 1, head_seq).capitalize()} of sitting {sitting} "
-                        f"{'is' if last_seq + 1 == head_seq else 'are'} missing: {where}, "
-                        f"but the chain head says the last record is {head_seq}",
-                    )
-                )
-            elif head_seq < last_seq:
-                problems.append(
-                    Problem(
-                        sitting,
-                        head_seq + 1,
-                        "broken_link",
-                        f"{span(head_seq + 1, last_seq).capitalize()} of sitting {sitting} "
-                        f"{'was' if head_seq + 1 == last_seq else 'were'} added outside the journal: "
-                        f"the chain head says the last record is {head_seq}",
-                    )
-                )
-            elif rows and head_hash != rows[-1].hash:
-                problems.append(
-                    Problem(
-                        sitting,
-                        last_seq,
-                        "changed",
-                        f"Record {last_seq} of sitting {sitting} is not the record the chain head "
-                        "remembers: its hash differs from the recorded head hash",
-                    )
-                )
-        return problems
+
+def _writing_engine(url: URL) -> Engine:
+    """The engine's store: SQLite in WAL mode with synchronous=FULL (the directory is made), PostgreSQL with
+    synchronous commits."""
+    connect_args: dict[str, Any] = {}
+    engine_args: dict[str, Any] = {}
+    database = url.database
+    if url.get_backend_name() == "sqlite":
+        if not database or database == ":memory:":
+            # one connection for the whole life of the journal: each new one would be a new, empty database
+            engine_args["poolclass"] = StaticPool
+            connect_args["check_same_thread"] = False
+        elif not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg":
+        connect_args["options"] = "-c synchronous_commit=on"
+    engine = create_engine(url, connect_args=connect_args, **engine_args)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _reading_engine(url: URL) -> Engine:
+    """An engine that cannot change the store: SQLite opened with ``mode=ro``, PostgreSQL in read-only
+    transactions; in both, one transaction reads one snapshot."""
+    database = url.database
+    if url.get_backend_name() == "postgresql":
+        # REPEATABLE READ: every statement of a transaction sees the same snapshot, not each its own.
+        return create_engine(url, execution_options={"postgresql_readonly": True, "isolation_level": "REPEATABLE READ"})
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url)
+    if not database or database == ":memory:":  # a new, empty database: nothing to protect, nothing to find
+        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    uri = _read_only_uri(url, database)
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+    event.listen(engine, "connect", _sqlite_no_implicit_begin)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _read_only_uri(url: URL, database: str) -> str:
+    """The SQLite URI of ``database`` with ``mode=ro``: the file must exist, and nothing is written to it."""
+    if database.startswith("file:"):  # given as a URI already (``?uri=true``): keep its parameters
+        query = {key: value for key, value in url.query.items() if key != "uri"} | {"mode": "ro"}
+        return f"{database}?{urlencode(query, doseq=True)}"
+    path = Path(database).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal database at {path}")
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _sqlite_no_implicit_begin(dbapi_connection: Any, connection_record: Any) -> None:
+    # sqlite3 runs each SELECT in a transaction of its own; _sqlite_begin makes one per SQLAlchemy transaction.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:

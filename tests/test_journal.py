@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from chamber.journal import GENESIS_HASH, Journal, JournalRecord, Problem, record_hash
+from chamber.journal import GENESIS_HASH, Head, Journal, JournalRecord, Problem, record_hash
 
 S = "sitting-2025-11-23"
 
@@ -41,7 +41,7 @@ def sql(journal: Journal, statement: str, **params: Any) -> None:
         conn.execute(text(statement), params)
 
 
-def kinds(problems: list[Problem]) -> list[tuple[int, str]]:
+def kinds(problems: list[Problem]) -> list[tuple[int | None, str]]:
     return [(p.seq, p.kind) for p in problems]
 
 
@@ -287,6 +287,17 @@ def test_truncation_with_forged_head_needs_an_external_anchor(journal: Journal) 
     assert journal.verify(S) == []
     last = journal.last_record(S)
     assert last is not None and (last.seq, last.hash) != printed_head
+    assert kinds(journal.check(S, Head(*printed_head)).problems) == [(6, "removed")]
+
+
+@pytest.mark.parametrize("column", ["hash", "prev_hash"])
+def test_verify_names_a_record_with_a_short_hash(journal: Journal, column: str) -> None:
+    filled(journal, 4)
+    sql(journal, f"UPDATE journal SET {column} = 'abc' WHERE sitting = :s AND seq = 2", s=S)
+    problems = journal.verify(S)
+    assert kinds(problems) == [(2, "malformed")]  # and nothing about its neighbours or a gap
+    assert f"Record 2 of sitting {S} is malformed: its " in problems[0].message
+    assert "'abc' (text) is not 64 lowercase hex digits" in problems[0].message
 
 
 def test_verify_detects_missing_chain_head(journal: Journal) -> None:
