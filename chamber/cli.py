@@ -305,6 +305,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _usb_id(text: str) -> int:
+    if not text.isascii():  # int() takes any script's digits
+        raise ValueError(text)
     value = int(text, 16)  # "0x072f" and "072f" alike
     if not 0 <= value <= 0xFFFF:
         raise ValueError(text)

@@ -294,3 +294,11 @@ def test_verify_finds_a_sitting_deleted_whole(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "sitting number 2 in order of creation is missing" in out
     assert f"sitting {uids[0]}: intact" in out and f"sitting {uids[2]}: intact" in out
+
+
+def test_usb_ids_take_ascii_hex_digits_only() -> None:
+    from chamber.cli import _usb_id
+
+    assert _usb_id("0x072f") == _usb_id("072F") == 0x072F
+    with pytest.raises(ValueError):
+        _usb_id("٠٧٢f")  # int() would read Arabic-Indic digits as 072f
