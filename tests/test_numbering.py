@@ -15,8 +15,8 @@ from chamber.core.effects import Alert, ChoiceAccepted
 from chamber.core.numbering import CHOICE, CONFLICT, NEW, REPEAT, WINDOW, Numbering, kind_of
 from chamber.core.values import Key, VoteKind
 
-YES = kind_of(Key.YES)
-SPEAK = kind_of(Key.SPEAK)
+YES = Key.YES
+SPEAK = Key.SPEAK
 
 
 def test_a_power_up_makes_old_numbers_new() -> None:
@@ -37,7 +37,7 @@ def test_a_reported_restart_does_not_make_a_repeat_new() -> None:
 
 def test_a_number_taken_for_another_key_is_a_conflict_counted_as_new() -> None:
     n = Numbering()
-    for s, kind in enumerate((kind_of(Key.REGISTER), YES, SPEAK)):
+    for s, kind in enumerate((Key.REGISTER, YES, SPEAK)):
         assert n.classify(9, s, kind) == NEW
     assert n.classify(9, 0, YES) == CONFLICT  # 0 was Реєстрація: this press is not that one
     assert n.classify(9, 0, YES) == REPEAT  # and is itself recognised when reported again
@@ -65,17 +65,31 @@ def test_journals_without_a_boot_keep_the_old_rule() -> None:
     assert n.classify(None, 0, YES) == NEW
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.sampled_from([YES, SPEAK, 1])), max_size=200))
-def test_an_identity_is_refused_only_if_the_same_press_was_taken(events: list[tuple[int, int, int]]) -> None:
-    """Whatever the order: REPEAT only for (boot, seq, kind) taken before under the same boot."""
+KEYS = st.sampled_from([Key.YES, Key.NO, Key.SPEAK, Key.REGISTER, None])
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), KEYS), max_size=200))
+def test_an_identity_is_refused_only_if_the_same_press_was_taken(events: list[tuple[int, int, Key | None]]) -> None:
+    """Whatever the order: REPEAT only for (boot, seq) taken before under the same boot with a key of
+    the same kind, and a press never taken is never a repeat."""
     n = Numbering()
-    taken: dict[tuple[int, int], int] = {}
-    for boot, seq, kind in events:
-        verdict = n.classify(boot, seq, kind)
+    taken: dict[tuple[int, int], Key | None] = {}
+    for boot, seq, key in events:
+        verdict = n.classify(boot, seq, key)
         if verdict == REPEAT:
-            assert taken.get((boot, seq)) == kind
+            assert (boot, seq) in taken and kind_of(taken[(boot, seq)]) == kind_of(key)
         else:
-            taken[(boot, seq)] = kind
+            taken[(boot, seq)] = key
+
+
+@given(st.integers(0, 0xFFFF), st.lists(KEYS, min_size=1, max_size=80), st.integers(0, 15))
+def test_every_unacknowledged_event_read_again_is_a_repeat(start: int, keys: list[Key | None], back: int) -> None:
+    """A console's FIFO repeats its 16 newest events, across the 16-bit wrap too: each is a REPEAT."""
+    n = Numbering()
+    for i, key in enumerate(keys):
+        assert n.classify(3, (start + i) & 0xFFFF, key) == NEW
+    i = max(0, len(keys) - 1 - back)
+    assert n.classify(3, (start + i) & 0xFFFF, keys[i]) == REPEAT
 
 
 def test_the_sitting_counts_presses_after_a_power_cut_and_refuses_true_repeats() -> None:

@@ -44,7 +44,7 @@ from chamber.core.effects import (
     VoteClosed,
     VoteOpened,
 )
-from chamber.core.numbering import CONFLICT, REPEAT, Numbering, kind_of
+from chamber.core.numbering import NEW, REPEAT, Numbering
 from chamber.core.phases import TRANSITIONS, Phase
 from chamber.core.roster import Roster, Rules, text_problem
 from chamber.core.snapshot import RegistrationRound, SeatView, Snapshot, VoteView
@@ -297,29 +297,37 @@ class Sitting:
     # --- seat events -------------------------------------------------------------------------------
 
     def _key_pressed(self, e: ev.KeyPressed, now: int) -> Effects:
-        return self._numbered(e, e.key, now)
+        if e.seq is not None:
+            seat = self.seats.get(e.seat)
+            if seat is not None:
+                verdict = seat.numbering.classify(e.boot, e.seq, e.key)
+                if verdict != NEW:
+                    return self._numbered_again(e, e.key, verdict, now)
+        return self._press(e, e.key, now)
 
     def _secret_ballot(self, e: ev.SecretBallotCast, now: int) -> Effects:
-        return self._numbered(e, None, now)
+        if e.seq is not None:
+            seat = self.seats.get(e.seat)
+            if seat is not None:
+                verdict = seat.numbering.classify(e.boot, e.seq, None)
+                if verdict != NEW:
+                    return self._numbered_again(e, None, verdict, now)
+        return self._press(e, None, now)
 
-    def _numbered(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
-        """A press, unless its console event was taken already (``chamber.core.numbering``)."""
-        seat = self.seats.get(e.seat)
-        if e.seq is None or seat is None:
-            return self._press(e, key, now)
-        verdict = seat.numbering.classify(e.boot, e.seq, kind_of(key))
+    def _numbered_again(
+        self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, verdict: int, now: int
+    ) -> Effects:
+        """A console event whose number was taken before (``chamber.core.numbering``): a repeat is
+        refused; a conflict is a new press, counted, with an alert for the secretary."""
         if verdict == REPEAT:
             return (self.rejection(e, "duplicate_event", f"event {e.seq} of seat {e.seat} was taken already"),)
-        effects = self._press(e, key, now)
-        if verdict == CONFLICT:
-            self.alerts += 1
-            detail = (
-                f"seat {e.seat}: console event {e.seq} (boot {e.boot}) came again with another key, or from "
-                "further back than a console repeats; counted as a new press. The console may have "
-                "restarted without saying so: check it"
-            )
-            effects = (*effects, Alert(kind="event_conflict", detail=detail, seat=e.seat))
-        return effects
+        self.alerts += 1
+        detail = (
+            f"seat {e.seat}: console event {e.seq} (boot {e.boot}) came again with another key, or from "
+            "further back than a console repeats; counted as a new press. The console may have "
+            "restarted without saying so: check it"
+        )
+        return (*self._press(e, key, now), Alert(kind="event_conflict", detail=detail, seat=e.seat))
 
     def _press(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
         """A key at a seat; ``key`` None is a secret choice whose value was not journaled."""
