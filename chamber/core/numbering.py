@@ -33,7 +33,7 @@ REPEAT = 1
 CONFLICT = 2
 
 #: A console repeats only events still in its FIFO of 16, the newest 16 it numbered.
-WINDOW = 16
+WINDOW = 16  # (``seq & 15`` below is its ring slot: a literal, this is the path of every press)
 CHOICE = -1  # the kind of every choice key, and of a secret ballot
 
 
@@ -80,18 +80,18 @@ class Numbering:
         elif last is not None and ((last - seq) & 0xFFFF) < 0x8000:  # at or before the newest taken
             return self._again(seq, key, last)
         self.last = seq
-        self.ring[seq & (WINDOW - 1)] = key
+        self.ring[seq & 15] = key
         return NEW
 
     def _again(self, seq: int, key: Key | None, last: int) -> int:
         """A number at or before the newest taken (serial arithmetic, RFC 1982): the same press again,
         or a conflict (taken as new, the numbering going on from it)."""
-        held = self.ring[seq & (WINDOW - 1)]
+        held = self.ring[seq & 15]
         if ((last - seq) & 0xFFFF) < WINDOW and held is not _UNSEEN and _same_kind(held, key):
             return REPEAT
         self.ring = [_UNSEEN] * WINDOW
         self.last = seq
-        self.ring[seq & (WINDOW - 1)] = key
+        self.ring[seq & 15] = key
         return CONFLICT
 
     def _legacy(self, seq: int) -> int:

@@ -297,22 +297,24 @@ class Sitting:
     # --- seat events -------------------------------------------------------------------------------
 
     def _key_pressed(self, e: ev.KeyPressed, now: int) -> Effects:
+        seat = self.seats.get(e.seat)
+        if seat is None:
+            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         if e.seq is not None:
-            seat = self.seats.get(e.seat)
-            if seat is not None:
-                verdict = seat.numbering.classify(e.boot, e.seq, e.key)
-                if verdict != NEW:
-                    return self._numbered_again(e, e.key, verdict, now)
-        return self._press(e, e.key, now)
+            verdict = seat.numbering.classify(e.boot, e.seq, e.key)
+            if verdict != NEW:
+                return self._numbered_again(e, e.key, verdict, now)
+        return self._press(e, e.key, now, seat)
 
     def _secret_ballot(self, e: ev.SecretBallotCast, now: int) -> Effects:
+        seat = self.seats.get(e.seat)
+        if seat is None:
+            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
         if e.seq is not None:
-            seat = self.seats.get(e.seat)
-            if seat is not None:
-                verdict = seat.numbering.classify(e.boot, e.seq, None)
-                if verdict != NEW:
-                    return self._numbered_again(e, None, verdict, now)
-        return self._press(e, None, now)
+            verdict = seat.numbering.classify(e.boot, e.seq, None)
+            if verdict != NEW:
+                return self._numbered_again(e, None, verdict, now)
+        return self._press(e, None, now, seat)
 
     def _numbered_again(
         self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, verdict: int, now: int
@@ -327,13 +329,11 @@ class Sitting:
             "further back than a console repeats; counted as a new press. The console may have "
             "restarted without saying so: check it"
         )
-        return (*self._press(e, key, now), Alert(kind="event_conflict", detail=detail, seat=e.seat))
+        seat = self.seats[e.seat]
+        return (*self._press(e, key, now, seat), Alert(kind="event_conflict", detail=detail, seat=e.seat))
 
-    def _press(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int) -> Effects:
-        """A key at a seat; ``key`` None is a secret choice whose value was not journaled."""
-        seat = self.seats.get(e.seat)
-        if seat is None:
-            return self.reject(e, "unknown_seat", f"no seat {e.seat} in this chamber")
+    def _press(self, e: ev.KeyPressed | ev.SecretBallotCast, key: Key | None, now: int, seat: SeatState) -> Effects:
+        """A key at ``seat``; ``key`` None is a secret choice whose value was not journaled."""
         if not seat.online:
             return (self.rejection(e, "seat_offline", f"seat {seat.id} is offline", seat),)
         if seat.chair and key in (Key.PRIORITY, Key.NEXT):
