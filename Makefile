@@ -3,13 +3,17 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-APT_PKGS := postgresql mbpoll
+# Debian packages the tests start for real: PostgreSQL, mbpoll (a third-party Modbus master), Chromium
+# (the browser tests drive /usr/bin/chromium through Playwright: `playwright install` is never run),
+# redis-server (the Socket.IO message queue) and poppler-utils (pdftotext/pdffonts read the protocols).
+APT_PKGS := postgresql mbpoll chromium redis-server poppler-utils
 
 .PHONY: demo test lint types pytest venv sysdeps bench clean
 
 # apt-get as root, or through sudo for a user who may
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+# waits for another apt/dpkg run (unattended upgrades, a second make) instead of failing on its lock
+APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
 # Debian's own python3 makes a venv only with the python3-venv package: install it when missing.
 $(BIN)/python:
@@ -22,9 +26,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# System packages the tests start for real (PostgreSQL server); installed only when missing.
+# The system packages of APT_PKGS, installed only when missing (a package removed but for its config
+# files is missing: `dpkg -s` would still succeed for it).
 sysdeps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(APT) update -qq && $(APT) install -y -qq $$missing >/dev/null; \
