@@ -536,6 +536,7 @@ class Sitting:
                     rejected=s.rejected,
                     speaking=s.id in self.floor.speeches,
                     queued=self.floor.queued(s.id) is not None,
+                    voted=vote is not None and s.deputy is not None and s.deputy in vote.choices,
                 )
                 for s in self.seats.values()
             ),

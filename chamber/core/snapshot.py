@@ -38,6 +38,9 @@ class SeatView(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int
     speaking: bool
     queued: bool
+    # The seat's deputy has a choice in the vote in view (open, or closed and not yet cleared): who took
+    # part is public in every kind of vote, so this is never the choice itself.
+    voted: bool
 
 
 class VoteView(msgspec.Struct, frozen=True, kw_only=True):
