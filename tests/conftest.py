@@ -14,7 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from browser import chromium_browser, chromium_page, playwright_loop_hidden  # noqa: F401  (fixtures: the system Chromium)
 from psycopg import sql
+from redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
 
 
 def _pg_bin_dir() -> Path | None:
