@@ -1,0 +1,236 @@
+"""The publisher: one thread that turns the engine's snapshots into ``state`` and ``patch`` events.
+
+Every ``INTERVAL_S`` (100 ms) it reads ``engine.snapshot()``, the engine's latest immutable snapshot.
+Only when that object is a new one (identity: the engine publishes a new object when, and only when,
+something changed) does it build the public state again (display.state) and compute the merge patch
+against the state last sent; an empty patch sends nothing.  Each page stream (``/hall``: the public
+state; ``/console``: the public state plus ``console``) is a ``Stream`` with its own ``rev``, counted
+up by one per patch it sends, so a page that misses one sees the gap and asks for the whole state
+(``resync``).  A stream sends a patch and hands out a whole state under one lock, so a page never
+gets a state older than a patch it already holds.
+
+Alerts come from the engine's effects: ``on_effects`` is an engine subscriber (it runs on the engine
+thread, so it only files the ``Alert`` in the ``AlertBook`` under a lock).  The book numbers them,
+keeps the newest ``MAX_ALERTS`` and marks them acknowledged (the web-only ``AcknowledgeAlert``).
+
+Line and seat health (poll cycles, error counters) come from the line loops, whose threads keep
+counting while we read: they are copied once per ``HEALTH_EVERY_S`` (1 s), not on every tick, so a
+chamber where nothing happens does not send a patch ten times a second for a cycle counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from chamber.core import effects as fx
+from chamber.core import events as ev
+from chamber.core.snapshot import Snapshot
+from display import state as st
+
+log = logging.getLogger("display.publisher")
+
+INTERVAL_S = 0.1
+HEALTH_EVERY_S = 1.0
+MAX_ALERTS = 200
+
+Emit = Callable[..., Any]  # socketio.emit(event, data, namespace=..., to=...)
+
+
+class SnapshotSource(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+
+class AlertBook:
+    """The alerts the secretary sees, numbered from 1, newest last; thread-safe."""
+
+    def __init__(self, keep: int = MAX_ALERTS) -> None:
+        self._keep = keep
+        self._alerts: list[st.JSON] = []
+        self._next = 1
+        self._lock = threading.Lock()
+        self.version = 0  # bumped on every change: the publisher rebuilds the console part only then
+
+    def add(self, alert: fx.Alert, at_ms: int) -> int:
+        with self._lock:
+            number = self._next
+            self._next += 1
+            self._alerts.append(
+                {
+                    "id": number,
+                    "kind": alert.kind,
+                    "detail": alert.detail,
+                    "seat": alert.seat,
+                    "deputy": alert.deputy,
+                    "at_ms": at_ms,
+                    "acknowledged": False,
+                }
+            )
+            del self._alerts[: -self._keep]
+            self.version += 1
+            return number
+
+    def acknowledge(self, number: int) -> bool:
+        with self._lock:
+            for i, alert in enumerate(self._alerts):
+                if alert["id"] == number:
+                    if not alert["acknowledged"]:
+                        # a new dict: the one sent before stays as it was, so the patch sees the change
+                        self._alerts[i] = {**alert, "acknowledged": True}
+                        self.version += 1
+                    return True
+            return False
+
+    def items(self) -> list[st.JSON]:
+        with self._lock:
+            return list(self._alerts)
+
+
+class Stream:
+    """One page stream: the state last sent, its ``rev``, and the emitter of its events."""
+
+    def __init__(self, namespace: str, emit: Emit) -> None:
+        self.namespace = namespace
+        self._emit = emit
+        self._state: st.JSON = {}
+        self._rev = 0
+        self._lock = threading.Lock()
+
+    @property
+    def rev(self) -> int:
+        return self._rev
+
+    def publish(self, new: st.JSON, clock_ms: int) -> st.JSON | None:
+        """Send the patch from the last state to ``new`` to every page on the namespace; None if equal."""
+        with self._lock:
+            patch = st.merge_patch(self._state, new)
+            if not patch:
+                return None
+            self._rev += 1
+            self._state = new
+            patch["rev"] = self._rev
+            patch["clock_ms"] = clock_ms
+            self._emit("patch", patch, namespace=self.namespace)
+            return patch
+
+    def whole(self, clock_ms: int) -> st.JSON:
+        with self._lock:
+            return {**self._state, "rev": self._rev, "clock_ms": clock_ms}
+
+    def send_whole(self, to: str, clock_ms: int, console_extra: st.JSON | None = None) -> None:
+        """Send the whole state to one connection (``console_extra`` goes into its ``console`` key)."""
+        with self._lock:
+            state = {**self._state, "rev": self._rev, "clock_ms": clock_ms}
+            if console_extra is not None:
+                state["console"] = {**state.get("console", {}), **console_extra}
+            self._emit("state", state, namespace=self.namespace, to=to)
+
+
+class Publisher:
+    """Builds and sends the two streams; ``tick`` is one pass (tests call it; the thread loops it)."""
+
+    def __init__(
+        self,
+        source: SnapshotSource,
+        chamber: st.Chamber,
+        emit: Emit,
+        *,
+        clock: Callable[[], int],
+        health: Callable[[], st.Health] | None = None,
+        simulator: bool = False,
+        hall_namespace: str = "/hall",
+        console_namespace: str = "/console",
+    ) -> None:
+        self.source = source
+        self.chamber = chamber
+        self.clock = clock
+        self.alerts = AlertBook()
+        self.hall = Stream(hall_namespace, emit)
+        self.console = Stream(console_namespace, emit)
+        self._health_source = health
+        self._simulator = simulator
+        self._snap: Snapshot | None = None
+        self._public: st.JSON = {}
+        self._health = st.NO_HEALTH
+        self._health_at = float("-inf")
+        self._alerts_seen = -1
+        self._console_dirty = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.tick()  # a page that connects before the thread's first pass gets a real state
+
+    # --- engine side ------------------------------------------------------------------------------
+
+    def on_effects(self, _input: ev.Input, effects: tuple[fx.Effect, ...]) -> None:
+        """Engine subscriber (runs on the engine thread): file the alerts, nothing more."""
+        for effect in effects:
+            if type(effect) is fx.Alert:
+                self.alerts.add(effect, self.clock())
+
+    # --- one pass -----------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The engine's time as pages count from: never before the snapshot's own."""
+        snap = self._snap
+        return max(self.clock(), snap.clock if snap is not None else 0)
+
+    def tick(self, monotonic: float | None = None) -> None:
+        snap = self.source.snapshot()
+        if snap is not self._snap:
+            self._snap = snap
+            self._public = st.public_state(snap, self.chamber)
+            self._console_dirty = True
+        mono = time.monotonic() if monotonic is None else monotonic
+        if self._health_source is not None and mono - self._health_at >= HEALTH_EVERY_S:
+            self._health_at = mono
+            health = self._health_source()
+            if health != self._health:
+                self._health = health
+                self._console_dirty = True
+        if self.alerts.version != self._alerts_seen:
+            self._alerts_seen = self.alerts.version
+            self._console_dirty = True
+        clock_ms = self.now_ms()
+        self.hall.publish(self._public, clock_ms)
+        if self._console_dirty:
+            self._console_dirty = False
+            part = st.console_part(
+                snap, self.chamber, alerts=self.alerts.items(), health=self._health, simulator=self._simulator
+            )
+            self.console.publish({**self._public, "console": part}, clock_ms)
+
+    # --- the thread --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="display-publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(INTERVAL_S):
+            try:
+                self.tick()
+            except Exception:  # a defect in building a state must not stop the pages for the sitting
+                log.exception("publisher: building or sending the state failed")
+
+
+def line_health(lines: Iterable[Any]) -> st.Health:
+    """A copy of the line loops' counters (``terminals.line.LineLoop``): each Counter copied in one step,
+    as the loops' threads keep counting."""
+    seat_errors: dict[int, dict[str, int]] = {}
+    out: dict[str, st.JSON] = {}
+    for loop in lines:
+        for link in loop.links:
+            errors = dict(link.errors)
+            if errors:
+                seat_errors[link.seat] = errors
+        out[loop.line_id] = {"cycles": loop.stats.cycles, "errors": dict(loop.stats.errors)}
+    return st.Health(seat_errors=seat_errors, lines=out)
