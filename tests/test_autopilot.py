@@ -1,22 +1,29 @@
-"""The hall on autopilot (hardware_sim.deputies.Autopilot) against a running simulator, no controller.
+"""The hall on autopilot (hardware_sim.deputies.Autopilot) against a running simulator.
 
-The tests play the controller's part by writing MODE into the consoles the way its broadcast does
-(``ConsoleModel.write_registers(HR_MODE, …, broadcast=True)``) and LEDs the way its per-seat write
-does, and read what the deputies pressed from the consoles' event FIFOs (nothing ACKs them here) and
-from the autopilot's own record.  Reaction times are shortened; every wait is bounded.
+Most tests have no controller: they play its part by writing MODE into the consoles the way its
+broadcast does (``ConsoleModel.write_registers(HR_MODE, …, broadcast=True)``) and LEDs the way its
+per-seat write does, and read what the deputies pressed from the consoles' event FIFOs (nothing ACKs
+them here) and from the autopilot's own record.  The last one runs the real controller over the
+virtual lines and checks that it counts exactly what the autopilot pressed.  Reaction times are
+shortened; every wait is bounded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from waiting import wait_for
 
 from chamber.config import Config, parse_config
-from chamber.core.values import Key
+from chamber.core import events as ev
+from chamber.core.phases import Phase
+from chamber.core.snapshot import Snapshot
+from chamber.core.values import Key, VoteKind
+from chamber.daemon import start_controller
 from hardware_sim.console import ConsoleModel
 from hardware_sim.deputies import Action, Autopilot, AutopilotSettings
 from hardware_sim.simulator import Simulator
@@ -309,3 +316,49 @@ def test_settings_are_checked() -> None:
         AutopilotSettings(reaction_s=(0.0, 0.5))
     with pytest.raises(ValueError, match="floor_per_min"):
         AutopilotSettings(floor_per_min=-1)
+
+
+def test_the_real_controller_counts_what_the_autopilot_pressed(tmp_path: Path) -> None:
+    config = _config()
+    settings = quiet(absent_fraction=0.2, change_of_mind=0.0, reaction_s=(0.1, 0.3), register_s=(0.1, 0.3))
+    with Simulator(config) as sim:
+        store = f"sqlite:///{tmp_path / 'journal.db'}"
+        ctl = start_controller(config, ports=dict(sim.lines), store_url=store, open_sitting=True)
+        try:
+            engine = ctl.engine
+            with Autopilot(sim, seed=9, settings=settings) as pilot:
+                here = len(pilot.present)
+                assert here == 14 - 3  # round(0.2 * 13) stay away
+                wait_for(lambda: sum(s.deputy is not None for s in engine.snapshot().seats) == here, what="cards")
+                assert engine.execute(ev.OpenRegistration()).accepted
+                wait_for(lambda: engine.snapshot().registered == here, timeout=15, what="everyone registered")
+                assert engine.execute(ev.CloseRegistration()).accepted
+                assert engine.snapshot().quorum
+
+                assert engine.execute(ev.OpenVote(title="Про бюджет", duration_s=0)).accepted
+                settle(pilot, r.Mode.VOTE_YES_NO, "the vote's presses")
+                votes = pilot.actions("vote")
+                wait_for(lambda: _cast(engine.snapshot()) == len(votes), timeout=15, what="every choice counted")
+                assert engine.execute(ev.CloseVote()).accepted
+                vote = engine.snapshot().vote
+                assert vote is not None and vote.counts is not None
+                assert vote.counts == tuple(sum(a.key is key for a in votes) for key in (Key.YES, Key.NO, Key.ABSTAIN))
+
+                assert engine.execute(ev.AnnounceResult()).accepted
+                assert engine.execute(ev.ClearResult()).accepted
+                proposals = ("Варіант А", "Варіант Б", "Варіант В")
+                opened = engine.execute(ev.OpenVote(kind=VoteKind.RATING, proposals=proposals, duration_s=0))
+                assert opened.accepted
+                settle(pilot, r.Mode.VOTE_RATING, "the rating vote's presses")
+                rating = pilot.actions("rating")
+                assert rating and all(a.seat not in GENERIC for a in rating)  # generic modules have no P keys
+                wait_for(lambda: _cast(engine.snapshot()) == len(rating), timeout=15, what="every rating counted")
+                assert engine.snapshot().phase is Phase.VOTE_OPEN
+            assert pilot.errors == []
+            assert engine.snapshot().rejections == 0
+        finally:
+            ctl.stop()
+
+
+def _cast(snapshot: Snapshot) -> int:
+    return 0 if snapshot.vote is None else snapshot.vote.cast
