@@ -1,4 +1,4 @@
-"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card.
+"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, users.
 
 Each subcommand is a small function taking the parsed arguments and returning
 the process exit code; heavy imports happen inside them so that
@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # imported where used, so that check-config starts fast
     from chamber.journal import Journal
 
 DEFAULT_CONFIG = "config.toml"
+# display.auth.ROLES, written out so that building the parser does not import the web stack (a test
+# keeps the two equal)
+USER_ROLES = ("secretary", "chair", "operator", "observer")
 
 
 def _load(path: str) -> object:
@@ -265,10 +268,68 @@ def cmd_run(args: argparse.Namespace) -> int:
             wire_time=args.wire_time,
             open_sitting=args.open_sitting,
             sim_http_port=args.sim_http_port,
+            web=not args.no_web,
+            web_port=args.web_port,
         )
     except EngineError as exc:  # e.g. a journal that fails verification: nothing is resumed from it
         print(f"chamber run: {exc}", file=sys.stderr)
         return 2
+
+
+def _read_password(args: argparse.Namespace, name: str) -> str | None:
+    """The new password: one line from stdin with --password-stdin (for scripts), else asked twice
+    without echo.  None (after saying why) when the two do not match."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("the same again: ") != first:
+        print("chamber users: the two passwords differ; nothing changed", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Users of the web console, in the store's ``web_users`` table (display.auth)."""
+    from chamber.journal import Journal
+    from display.auth import UserError, UserStore
+
+    journal = Journal(_store_url(args))  # opened as the daemon does: the schema is brought up to date
+    try:
+        users = UserStore(journal.engine)
+        if args.users_command == "list":
+            rows = users.all()
+            for user in rows:
+                print(f"{user.name}\t{user.role}")
+            if not rows:
+                print("no users yet: chamber users add NAME --role secretary", file=sys.stderr)
+            return 0
+        if args.users_command == "remove":
+            users.remove(args.name)
+            print(f"user {args.name} removed")
+            return 0
+        password = _read_password(args, args.name)
+        if password is None:
+            return 1
+        if args.users_command == "add":
+            users.add(args.name, args.role, password)
+            print(f"user {args.name} ({args.role}) added")
+        else:
+            users.set_password(args.name, password)
+            print(f"password of {args.name} changed; their open sessions end")
+        return 0
+    except UserError as exc:
+        print(f"chamber users: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        journal.close()
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port 0..65535 (0: any free one), got {text!r}")
+    return int(text)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -412,7 +473,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--open-sitting", action="store_true", help="open a sitting with the config's roster if none is open"
     )
+    p.add_argument("--no-web", action="store_true", help="do not serve the web console, hall screen and pages")
+    p.add_argument("--web-port", type=_port, default=None, help="web port instead of [web] port (0: a free one)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("users", help="users of the web console (stored in the journal's database)")
+    usub = p.add_subparsers(dest="users_command", required=True)
+
+    def users_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default=DEFAULT_CONFIG, help="config file whose [store] url to use")
+        p.add_argument("--db", help="database URL (overrides the config)")
+
+    p = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=USER_ROLES, help="what the user may do on the console")
+    p.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
+    users_args(p)
+    p.set_defaults(func=cmd_users)
+    p = usub.add_parser("list", help="list users and their roles")
+    users_args(p)
+    p.set_defaults(func=cmd_users)
+    p = usub.add_parser("passwd", help="change a user's password (their open sessions end)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
+    users_args(p)
+    p.set_defaults(func=cmd_users)
+    p = usub.add_parser("remove", help="remove a user (their open sessions end)")
+    p.add_argument("name")
+    users_args(p)
+    p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("sim", help="run the hardware simulator alone (options: chamber sim --help)")
     p.add_argument("rest", nargs=argparse.REMAINDER)

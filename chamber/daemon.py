@@ -10,6 +10,12 @@ simulated chamber.  Every ``HEALTH_EVERY_S`` it logs one line per RS-485 line
 units not answering), and the totals once more when it stops.  SIGTERM or
 SIGINT stops it cleanly: the lines stop after their current transaction, the
 engine finishes its queue, the journal closes.
+
+Unless ``--no-web``, the same process serves the web pages (display.app) on ``[web] host:port``
+(``--web-port`` overrides the port; 0 picks a free one) once the controller runs, and logs their
+URLs.  A web server that cannot listen (the port taken, a broken session key file) is an error in
+the log, not a stop: the consoles in the hall still vote without it.  It stops first, before the
+engine it submits commands to.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chamber.config import Config
 from chamber.core import effects as fx
@@ -32,6 +38,9 @@ from terminals.generic import GenericLink
 from terminals.line import LineLoop
 from terminals.links import ConsoleLink
 from terminals.transport import SerialTransport, TcpTransport, Transport
+
+if TYPE_CHECKING:  # the web stack is imported only when the web is served
+    from display.app import WebServer
 
 log = logging.getLogger("chamber.daemon")
 
@@ -162,6 +171,39 @@ def start_controller(
     return controller
 
 
+def start_web(
+    controller: Controller, config: Config, *, port: int | None = None, simulator_url: str | None = None
+) -> WebServer | None:
+    """Serve the pages for ``controller`` on ``[web] host`` and ``port`` (default ``[web] port``); None when
+    the server cannot start, said in the log (the controller runs on without it)."""
+    from display.app import WebServer, create_app
+
+    host = config.web.host
+    port = config.web.port if port is None else port
+    try:
+        app, socketio = create_app(controller, config, simulator_url=simulator_url)
+        server = WebServer(app, socketio, host, port)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.error("web: cannot serve on %s:%d: %s; the controller runs without the web pages", host, port, why)
+        return None
+    server.start()
+    log.info(
+        "web: console %s, hall screen %s, stream overlay %s, public pages %s",
+        server.url("/console"),
+        server.url("/hall"),
+        server.url("/overlay"),
+        server.url("/public"),
+    )
+    if host in ("0.0.0.0", "::"):
+        log.info(
+            "web: listening on every interface (%s); put a TLS proxy in front if it is reachable from outside", host
+        )
+    if not server.web.users.all():
+        log.warning("web: no users yet: add the first on this machine with `chamber users add NAME --role secretary`")
+    return server
+
+
 def simulator_eeprom(store_url: str) -> Path:
     """Where the simulated consoles keep their power-up counts: beside an SQLite store, else in var/."""
     prefix = "sqlite:///"
@@ -177,6 +219,8 @@ def run(
     wire_time: bool = False,
     open_sitting: bool = False,
     sim_http_port: int = 0,
+    web: bool = True,
+    web_port: int | None = None,
 ) -> int:
     # the libraries' start-up chatter (migration plugins, server banners) is not news to the IT person
     for noisy in ("alembic", "pymodbus"):
@@ -194,6 +238,8 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     controller: Controller | None = None
+    web_server: WebServer | None = None
+    simulator_url: str | None = None
     try:
         if simulate:
             from hardware_sim.http_api import PressApi
@@ -210,6 +256,7 @@ def run(
             api = PressApi(sim, port=sim_http_port)
             api.start()
             stoppers.append(api.stop)
+            simulator_url = api.url
             log.info(
                 "simulated consoles' press API on %s (chamber sim press --url %s --seat 1 --key yes)",
                 api.url,
@@ -218,12 +265,16 @@ def run(
         if not done.is_set():
             controller = start_controller(config, ports=ports, open_sitting=open_sitting)
             log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
+            if web:
+                web_server = start_web(controller, config, port=web_port, simulator_url=simulator_url)
             marks = dict.fromkeys(controller.lines, 0)
             while not done.wait(HEALTH_EVERY_S):
                 for line_id, loop in controller.lines.items():
                     log.info("%s", line_health(loop, marks[line_id]))
                     marks[line_id] = loop.stats.cycles
     finally:
+        if web_server is not None:  # first: it submits to the engine, which stops next
+            web_server.stop()
         if controller is not None:
             controller.stop()
             for loop in controller.lines.values():

@@ -54,6 +54,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import ConnectionRefusedError, Namespace, SocketIO
+from socketio import packet as sio_packet
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from chamber.config import Config
@@ -103,6 +104,45 @@ class _Session(SecureCookieSessionInterface):
             return False
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         return request.is_secure or proto == "https"
+
+
+# --- Socket.IO packets ----------------------------------------------------------------------------
+
+#: The event name a packet gets whose JSON does not parse, or is not ``[name, ...]``: the namespaces
+#: refuse it like any unknown event (an ``error`` back, a log line) instead of the Socket.IO server
+#: failing inside its decoder.
+MALFORMED = "<malformed>"
+
+
+class _Json:
+    """JSON of the Socket.IO packets: UTF-8 as is (a Cyrillic letter as ``\\u0436`` costs six bytes)."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("ensure_ascii", False)
+        return json.dumps(obj, **kwargs)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(text, **kwargs)
+
+
+class _Packet(sio_packet.Packet):  # type: ignore[misc]  # python-socketio has no type hints
+    json = _Json
+
+    def decode(self, encoded_packet: Any) -> int:
+        try:
+            count: int = super().decode(encoded_packet)
+        except ValueError as exc:  # bad JSON (JSONDecodeError is a ValueError), or a broken header
+            if self.namespace is None or self.packet_type not in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+                raise
+            self.data = [MALFORMED, f"the packet's JSON does not parse: {exc}"]
+            return 0
+        if self.packet_type == sio_packet.EVENT and not (
+            isinstance(self.data, list) and self.data and isinstance(self.data[0], str)
+        ):
+            self.data = [MALFORMED, "an event is a JSON array starting with its name"]
+        return count
 
 
 # --- the public archive -----------------------------------------------------------------------------
@@ -264,6 +304,7 @@ def create_app(
     lines: dict[str, Any] = dict(getattr(controller_or_engine, "lines", {}) or {})
     app = Flask("display")
     app.session_interface = _Session()
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # /api/state: Cyrillic as UTF-8, not \u escapes
     app.config.update(
         SECRET_KEY=load_secret_key(config.web.secret_key_file),
         SESSION_COOKIE_NAME="chamber_session",
@@ -280,6 +321,7 @@ def create_app(
         # (a handler thread per event could run "close registration" before "open registration").
         async_handlers=False,
         max_http_buffer_size=1024 * 1024,
+        serializer=_Packet,
         logger=False,
         engineio_logger=False,
     )
@@ -604,13 +646,11 @@ class _Guarded(Namespace):  # type: ignore[misc]  # flask_socketio has no type h
     def trigger_event(self, event: str, *args: Any) -> Any:
         if event in self.EVENTS:
             return super().trigger_event(event, *args)
-        sid = args[0] if args else ""
-        return self.refuse(
-            str(sid),
-            event,
-            "read_only" if self.namespace == "/hall" else "bad_command",
-            f"no event {str(event)[:60]!r} on {self.namespace}",
-        )
+        sid = str(args[0]) if args else ""
+        if event == MALFORMED:
+            return self.refuse(sid, event, "bad_command", str(args[1]) if len(args) > 1 else "malformed packet")
+        code = "read_only" if self.namespace == "/hall" else "bad_command"
+        return self.refuse(sid, event, code, f"no event {str(event)[:60]!r} on {self.namespace}")
 
     def refuse(self, sid: str, event: str, code: str, why: str, lang: str = "uk") -> st.JSON:
         log.warning("web: %s event %r from %s refused: %s: %s", self.namespace, str(event)[:60], sid, code, why)
