@@ -21,19 +21,22 @@ function mergePatch(target, patch) {
 }
 
 /**
- * Connect to a namespace and keep its state.  `onState(state)` is called after every `state` and
+ * Connect to a namespace and keep its state (`auth`: the connection's Socket.IO auth, e.g. the
+ * console's {csrf, lang}).  `onState(state)` is called after every `state` and
  * every applied patch.  A patch whose `rev` is not the next one asks for `resync`.
  * Returns {socket, state(), now(), connected()}.  `now()` is the engine's clock (clock_ms) advanced
  * by this page's monotonic clock since the clock_ms was last seen.
  */
-function connectLive(namespace, onState, onConnection) {
+function connectLive(namespace, onState, onConnection, auth) {
   let state = null;
   let rev = null;
   let clockMs = null;
   let clockAt = 0;
   let connected = false;
   // eslint-disable-next-line no-undef
-  const socket = io(namespace, { reconnectionDelayMax: 5000 });
+  const options = { reconnectionDelayMax: 5000 };
+  if (auth) options.auth = auth;
+  const socket = io(namespace, options);
 
   function noteClock() {
     if (state && typeof state.clock_ms === "number" && state.clock_ms !== clockMs) {
@@ -49,7 +52,14 @@ function connectLive(namespace, onState, onConnection) {
 
   socket.on("connect", () => setConnected(true));
   socket.on("disconnect", () => setConnected(false));
-  socket.on("connect_error", () => setConnected(false));
+  socket.on("connect_error", (err) => {
+    setConnected(false);
+    // a refused /console connection (logged out, session expired): the log-in page
+    const why = `${err?.message ?? ""} ${JSON.stringify(err?.data ?? "")}`;
+    if (why.includes("not_logged_in")) {
+      window.location.href = `/login?next=${encodeURIComponent(window.location.pathname)}`;
+    }
+  });
   socket.on("state", (full) => {
     state = full;
     rev = typeof full.rev === "number" ? full.rev : null;
