@@ -178,7 +178,7 @@
   function renderHeader(s) {
     const phase = tr(`phase_${s.phase}`);
     const sit = s.sitting || {};
-    $("c-phase").textContent = sit.open ? `${tr("sitting_n", { n: sit.number })} · ${phase}` : phase;
+    $("c-phase").textContent = sit.open ? `${tr("sitting_n_cap", { n: sit.number })} · ${phase}` : phase;
     $("c-phase").dataset.phase = s.phase;
     if (s.council?.name) $("c-council").textContent = s.council.name;
     const u = s.console?.user;
@@ -190,7 +190,7 @@
     $("sitting-open-view").hidden = !open;
     $("form-open-sitting").hidden = open;
     if (open) {
-      $("sitting-desc").textContent = [tr("sitting_n", { n: s.sitting.number }), s.sitting.title].filter(Boolean).join(" · ");
+      $("sitting-desc").textContent = [tr("sitting_n_cap", { n: s.sitting.number }), s.sitting.title].filter(Boolean).join(" · ");
     }
     const reg = s.registration || {};
     $("reg-count").textContent = reg.registered ?? 0;
@@ -312,7 +312,7 @@
     if (seat.speaking) return "s-speaking";
     if (seat.queued) return "s-queued";
     if (!seat.online || (health && health.online === false)) return "s-offline";
-    return seat.present ? "s-present" : "s-absent";
+    return seat.present || (seat.deputy !== null && seat.deputy !== undefined) ? "s-present" : "s-absent";
   }
 
   function renderMics(s) {

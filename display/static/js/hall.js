@@ -55,17 +55,30 @@
     return "did_not_vote";
   }
 
+  /** seat id -> the deputy assigned to it in the config (a seat reports its deputy only while a card is in). */
+  function assignedSeats(state) {
+    const out = {};
+    for (const [id, d] of Object.entries(state.deputies || {})) if (d.seat !== null && d.seat !== undefined) out[String(d.seat)] = id;
+    return out;
+  }
+
   function mapClassifier(state, view, result) {
-    return (id, seat) => {
-      const who = seat.deputy !== null && seat.deputy !== undefined ? deputyName(state, seat.deputy, true) : "";
+    const assigned = assignedSeats(state);
+    return (id, seatIn) => {
+      const deputy = seatIn.deputy ?? assigned[id] ?? null;
+      // a deputy is in the hall when their card is in the console (the presence sensor, where there is
+      // one, counts too); an empty slot is an absent deputy
+      const here = (seatIn.deputy !== null && seatIn.deputy !== undefined) || Boolean(seatIn.present);
+      const seat = { ...seatIn, deputy, present: here };
+      const who = deputy !== null ? deputyName(state, deputy, true) : "";
       const label = `${tr("seat_n", { n: id })}${who ? ` — ${who}` : ""}`;
-      if (!seat.deputy && !seat.chair) return { cls: "s-empty", label };
+      if (deputy === null && !seat.chair) return { cls: "s-empty", label };
       if (view === "result" && result && result.kind === "roll_call") {
         const outcome = seatOutcome(state, seat, result);
         return { cls: `s-${outcome}`, label: `${label}: ${tr(`one_${outcome}`)}` };
       }
       if (view === "vote" || view === "closed" || (view === "result" && result && result.kind !== "secret")) {
-        if (!seat.present) return { cls: "s-absent", label: `${label}: ${tr("one_absent")}` };
+        if (!seat.present && !seat.voted) return { cls: "s-absent", label: `${label}: ${tr("one_absent")}` };
         return seat.voted
           ? { cls: "s-voted", label: `${label}: ${tr("legend_voted")}` }
           : { cls: "s-notvoted", label: `${label}: ${tr("legend_not_voted")}` };
@@ -111,7 +124,7 @@
       <h2 class="vote-title">${esc(vote.title)}</h2>
       ${closed
         ? `<p class="big-status">${esc(tr("vote_closed_big"))}</p><p class="sub-status">${esc(tr("result_pending"))}</p>`
-        : `<p class="countdown-label">${esc(tr("time_left"))}</p><p class="countdown tabular-nums" id="countdown"></p>`}
+        : `<p class="countdown-label">${esc(vote.deadline_ms === null || vote.deadline_ms === undefined ? tr("vote_running") : tr("time_left"))}</p><p class="countdown tabular-nums" id="countdown"></p>`}
       <p class="cast"><span class="cast-n tabular-nums">${vote.cast}</span> ${esc(tr("cast_of", { n: reg.registered ?? "—" }))}</p>
       <p class="threshold">${esc(tr("threshold_needs", { words: thresholdWords(vote.threshold), n: vote.threshold?.required ?? "—" }))}</p>`;
   }
@@ -251,6 +264,13 @@
         size -= 1;
         name.style.fontSize = `${size}px`;
       }
+      // still too long (a double surname): the choice word gives way before the name is cut
+      const choice = name.nextElementSibling;
+      let small = choice ? parseFloat(getComputedStyle(choice).fontSize) : 0;
+      while (choice && name.scrollWidth > name.clientWidth + 1 && small > 16) {
+        small -= 1;
+        choice.style.fontSize = `${small}px`;
+      }
     }
     box.querySelector(".names-page").textContent = namesPages > 1 ? tr("page_of", { n: namesPage + 1, total: namesPages }) : "";
   }
@@ -298,11 +318,16 @@
 
   // ------------------------------------------------------------------------------------ frame
 
+  function sittingLine(s) {
+    const number = s.number ? tr("sitting_n_cap", { n: s.number }) : "";
+    return s.title ? `${s.title}${s.number ? ` (№ ${s.number})` : ""}` : number;
+  }
+
   function renderFrame(state) {
     const reg = state.registration || {};
     els.council.textContent = state.council?.name || "";
     const s = state.sitting || {};
-    els.sitting.textContent = s.open ? [s.title, s.number ? tr("sitting_n", { n: s.number }) : ""].filter(Boolean).join(" · ") : "";
+    els.sitting.textContent = s.open ? sittingLine(s) : "";
     const item = agendaItem(state, state.current_item);
     if (item) {
       els.item.innerHTML = `<span class="item-no">${esc(tr("item_n", { n: item.number }))}</span> <span class="item-title">${esc(item.title)}</span>${item.draft ? ` <span class="item-draft">${esc(tr("draft_n", { n: item.draft }))}</span>` : ""}`;
