@@ -24,8 +24,9 @@ from display.app import create_app
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[auth.UserStore]:
-    journal = Journal(f"sqlite:///{tmp_path / 'users.db'}")
+def store(journal_url: str) -> Iterator[auth.UserStore]:
+    """The users' table in a fresh store, SQLite and PostgreSQL (conftest's ``journal_url``)."""
+    journal = Journal(journal_url)
     try:
         yield auth.UserStore(journal.engine)
     finally:
