@@ -435,7 +435,7 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
         if user is None:
             web.guard.failed(name, address)
             log.warning("web: failed log-in as %r from %s", name, address)
-            error = "Невірне ім'я або пароль" if lang == "uk" else "Wrong user name or password"
+            error = reasons.message("bad_login", lang)  # the same words for a wrong name: it says nothing
             return page("login.html", "login", 401, error=error, next=_safe_next(request.form.get("next")))
         web.guard.succeeded(name)
         session.clear()  # a new session: one planted before the log-in cannot ride on it

@@ -66,6 +66,7 @@ WEB_REASONS = frozenset(
     {
         "forbidden",
         "bad_command",
+        "bad_login",
         "csrf",
         "rate_limited",
         "not_logged_in",
@@ -148,6 +149,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # --- the web layer ----------------------------------------------------------------------------
     "forbidden": ("Ваша роль ({role}) не дозволяє цю дію", "Your role ({role}) may not do this"),
     "bad_command": ("Неправильна команда: {why}", "Malformed command: {why}"),
+    "bad_login": ("Невірне ім'я або пароль", "Wrong user name or password"),
     "csrf": (
         "Сторінка застаріла (немає або невірний ключ захисту); оновіть її",
         "The page is out of date (CSRF token missing or wrong); reload it",

@@ -556,3 +556,17 @@ def test_chamber_run_without_the_web(tmp_path: Path) -> None:
     assert args.no_web is True and args.web_port == 8181
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--web-port", "70000"])
+
+
+def test_line_health_is_a_copy_of_the_loops_counters() -> None:
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from display.publisher import line_health
+
+    links = [SimpleNamespace(seat=1, errors=Counter(crc=2)), SimpleNamespace(seat=2, errors=Counter())]
+    loop = SimpleNamespace(line_id="A", links=links, stats=SimpleNamespace(cycles=7, errors=Counter(timeout=1)))
+    health = line_health([loop])
+    links[0].errors["crc"] += 1  # the loop's thread counts on; the copy does not move
+    assert health.seat_errors == {1: {"crc": 2}}
+    assert health.lines == {"A": {"cycles": 7, "errors": {"timeout": 1}}}
