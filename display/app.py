@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -742,8 +743,13 @@ class WebServer:
         self.app = app
         self.socketio = socketio
         self.host = host
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-        self.port: int = self._server.server_port
+        # Bound here, not by Werkzeug, which answers a port in use with sys.exit(1): the daemon must
+        # get an OSError to log, and carry on running the hall without its pages.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family, backlog=128) as listener:
+            bound = listener.getsockname()[1]
+            self._server: BaseWSGIServer = make_server(host, bound, app, threaded=True, fd=listener.fileno())
+        self.port: int = bound
         self._thread: threading.Thread | None = None
 
     @property

@@ -570,3 +570,32 @@ def test_line_health_is_a_copy_of_the_loops_counters() -> None:
     links[0].errors["crc"] += 1  # the loop's thread counts on; the copy does not move
     assert health.seat_errors == {1: {"crc": 2}}
     assert health.lines == {"A": {"cycles": 7, "errors": {"timeout": 1}}}
+
+
+def test_a_web_port_in_use_is_logged_and_the_controller_runs_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    from types import SimpleNamespace
+
+    from chamber.daemon import start_web
+
+    env = make_env(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        controller = SimpleNamespace(engine=env.engine, lines={})
+        with caplog.at_level(logging.ERROR, logger="chamber.daemon"):
+            assert start_web(controller, env.config, port=taken.getsockname()[1]) is None  # type: ignore[arg-type]
+        assert any("the controller runs without the web pages" in r.getMessage() for r in caplog.records)
+        server = start_web(controller, env.config, port=0)  # type: ignore[arg-type]
+        assert server is not None
+        try:
+            with urllib.request.urlopen(server.url("/healthz"), timeout=10) as resp:
+                assert resp.status == 200
+        finally:
+            server.stop()
+    finally:
+        taken.close()
+        env.close()
