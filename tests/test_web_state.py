@@ -303,3 +303,41 @@ def test_messages_fill_their_numbers_and_never_lose_the_sentence() -> None:
 def test_threshold_words() -> None:
     words = st.threshold_words(Threshold(num=2, den=3, base=Base.COMPOSITION, strict=False))
     assert words == ("не менше ніж 2/3 загального складу", "at least 2/3 of composition")
+
+
+def _missing_keys(theirs: object, mine: object, path: str = "") -> list[str]:
+    """Keys the pages' fixture has that the server's state lacks (one entry per map of ids)."""
+    if isinstance(theirs, list) and isinstance(mine, list):
+        if theirs and mine and isinstance(theirs[0], dict):
+            return _missing_keys(theirs[0], mine[0], path + "[]")
+        return []
+    if not isinstance(theirs, dict) or not isinstance(mine, dict):
+        return []
+    if path.endswith(("/seats", "/deputies", "/per_name", "/seat_health")):  # maps of ids: compare one entry
+        theirs = dict(list(theirs.items())[:1])
+        mine = {k: next(iter(mine.values())) for k in theirs} if mine else {}
+    out = [f"{path}/{k}" for k in theirs if k not in mine]
+    for k in theirs:
+        if k in mine:
+            out += _missing_keys(theirs[k], mine[k], f"{path}/{k}")
+    return out
+
+
+def test_the_state_has_every_key_the_pages_fixture_draws() -> None:
+    """tests/fixtures/web_state_43.json is what the pages are built and tested against (docs/web-protocol.md):
+    the server's state at the same moment (a roll-call result shown, a speech, a queue) has all its keys."""
+    import json
+
+    fixture = json.loads((ROOT / "tests" / "fixtures" / "web_state_43.json").read_text(encoding="utf-8"))
+    config = web_config(5)
+    d = ready_driver(config, 5)
+    d.ok(ev.SetAgenda(items=(ev.AgendaItem(number="1", title="Про бюджет", draft="757/2"),)))
+    d.ok(ev.SetCurrentItem(number="1"))
+    d.ok(ev.OpenVote(title="Про бюджет", duration_s=30))
+    d.vote({1: Key.YES, 2: Key.NO})
+    d.ok(ev.CloseVote())
+    d.ok(ev.AnnounceResult())
+    d.ok(ev.GrantFloor(seat=2))
+    d.ok(ev.RequestFloor(seat=3))
+    mine = {**st.public_state(d.sitting.snapshot(), st.chamber_of(config)), "rev": 1, "clock_ms": 0}
+    assert _missing_keys(fixture, mine) == []
