@@ -194,8 +194,8 @@ def test_migrations_make_the_schema(journal: Journal) -> None:
     cols = {c["name"] for c in insp.get_columns("journal")}
     assert cols == {"sitting", "seq", "at_ms", "type", "payload", "prev_hash", "hash"}
     assert insp.get_pk_constraint("journal")["constrained_columns"] == ["sitting", "seq"]
-    with journal.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001_journal"
+    with journal.engine.connect() as conn:  # at the newest migration (0002 adds the web's users)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002_web_users"
 
 
 # -- tamper evidence ------------------------------------------------------------------------------
