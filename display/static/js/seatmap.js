@@ -97,7 +97,7 @@ class SeatMap {
         });
       }
       svg.appendChild(g);
-      this.nodes.set(id, { g, title });
+      this.nodes.set(id, { g, title, shape, r });
     });
     this.container.replaceChildren(svg);
     this.svg = svg;
@@ -120,7 +120,11 @@ class SeatMap {
     for (const [id, node] of this.nodes) {
       const { cls, label } = classify(id, seats[id]);
       const full = `seat ${cls}${seats[id].chair ? " chair" : ""}${selected === id ? " selected" : ""}`;
-      if (node.g.getAttribute("class") !== full) node.g.setAttribute("class", full);
+      if (node.g.getAttribute("class") !== full) {
+        node.g.setAttribute("class", full);
+        // the chosen seat gets a ring three times as thick (in the map's units, as the shape's own)
+        node.shape.setAttribute("stroke-width", node.r * (selected === id ? 0.4 : 0.14));
+      }
       if (node.title.textContent !== label) node.title.textContent = label;
     }
   }
