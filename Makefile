@@ -36,8 +36,11 @@ sysdeps:
 	  $(APT) update -qq && $(APT) install -y -qq $$missing >/dev/null; \
 	fi
 
+# The whole simulated chamber, left running: simulator with wire timing, controller, web pages and
+# simulated deputies who take part; prints every page's URL and a login.  (The scripted sitting that
+# this target ran before is `chamber demo --bus`.)
 demo: venv
-	$(BIN)/chamber demo --bus --config config.toml
+	$(BIN)/chamber run --demo --config config.toml
 
 lint: venv
 	$(BIN)/ruff check .

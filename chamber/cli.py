@@ -14,10 +14,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used, so that check-config starts fast
     from chamber.chain import Head, SittingCheck
+    from chamber.config import Config
     from chamber.journal import Journal
 
 DEFAULT_CONFIG = "config.toml"
@@ -261,19 +263,50 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     assert isinstance(config, Config)
+    if args.autopilot and not args.simulate:
+        print("chamber run: --autopilot needs --simulate (it presses the simulated consoles' keys)", file=sys.stderr)
+        return 2
+    login: tuple[str, str] | None = None
+    if args.demo:
+        config, login = _demo_setup(config, Path(args.config).resolve().parent)
     try:
         return run(
             config,
-            simulate=args.simulate,
-            wire_time=args.wire_time,
-            open_sitting=args.open_sitting,
+            simulate=args.simulate or args.demo,
+            wire_time=args.wire_time or args.demo,
+            open_sitting=args.open_sitting or args.demo,
             sim_http_port=args.sim_http_port,
             web=not args.no_web,
             web_port=args.web_port,
+            autopilot=args.autopilot or args.demo,
+            demo_login=login,
         )
     except EngineError as exc:  # e.g. a journal that fails verification: nothing is resumed from it
         print(f"chamber run: {exc}", file=sys.stderr)
         return 2
+
+
+def _demo_setup(config: Config, base: Path) -> tuple[Config, tuple[str, str]]:
+    """``chamber run --demo``: the config with its store moved to var/demo/ beside the config file (the
+    council's own journal is never touched by a demo), and a secretary ``demo`` with a new password
+    for this run."""
+    import secrets
+
+    from chamber.journal import Journal
+    from display.auth import UserStore
+
+    directory = base / "var" / "demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{directory / 'chamber.db'}"
+    config = config.model_copy(update={"store": config.store.model_copy(update={"url": url})})
+    password = secrets.token_urlsafe(9)
+    with Journal(url) as journal:  # makes the schema (the users' table with it) on a first run
+        users = UserStore(journal.engine)
+        if users.get("demo") is None:
+            users.add("demo", "secretary", password)
+        else:
+            users.set_password("demo", password)
+    return config, ("demo", password)
 
 
 def _read_password(args: argparse.Namespace, name: str) -> str | None:
@@ -475,6 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-web", action="store_true", help="do not serve the web console, hall screen and pages")
     p.add_argument("--web-port", type=_port, default=None, help="web port instead of [web] port (0: a free one)")
+    p.add_argument(
+        "--autopilot", action="store_true", help="with --simulate: simulated deputies insert cards, register and vote"
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="the whole simulated chamber for a demo: --simulate --wire-time --autopilot --open-sitting, the "
+        "journal in var/demo/, a user 'demo' (secretary) with a new password, the URLs printed",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("users", help="users of the web console (stored in the journal's database)")

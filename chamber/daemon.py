@@ -24,6 +24,7 @@ import logging
 import signal
 import statistics
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +205,24 @@ def start_web(
     return server
 
 
+def demo_banner(server: WebServer, login: tuple[str, str], *, simulated: bool) -> str:
+    """What a newcomer reads in the terminal after ``make demo``: every page and a login."""
+    pages = [
+        ("start page (what to try) / з чого почати", "/"),
+        ("secretary console / пульт секретаря", "/console"),
+        ("hall screen 1920x1080 / екран залу", "/hall"),
+        ("stream overlay (OBS) / титри трансляції", "/overlay"),
+        ("public pages / публічні сторінки", "/public"),
+    ]
+    if simulated:
+        pages.append(("virtual seat 1 / віртуальний пульт", "/seat/1"))
+    width = max(len(name) for name, _ in pages)
+    lines = ["", "=" * 72, "The simulated chamber is running (Ctrl+C stops it).", ""]
+    lines += [f"  {name.ljust(width)}  {server.url(path)}" for name, path in pages]
+    lines += ["", f"  login / вхід: {login[0]}   password / пароль: {login[1]}", "=" * 72, ""]
+    return "\n".join(lines)
+
+
 def simulator_eeprom(store_url: str) -> Path:
     """Where the simulated consoles keep their power-up counts: beside an SQLite store, else in var/."""
     prefix = "sqlite:///"
@@ -221,6 +240,8 @@ def run(
     sim_http_port: int = 0,
     web: bool = True,
     web_port: int | None = None,
+    autopilot: bool = False,
+    demo_login: tuple[str, str] | None = None,
 ) -> int:
     # the libraries' start-up chatter (migration plugins, server banners) is not news to the IT person
     for noisy in ("alembic", "pymodbus"):
@@ -262,11 +283,20 @@ def run(
                 api.url,
                 api.url,
             )
+            if autopilot:  # simulated deputies: cards in, and they answer registrations and votes
+                from hardware_sim.deputies import Autopilot
+
+                pilot = Autopilot(sim, seed=int(time.time()))
+                pilot.start()
+                stoppers.append(pilot.stop)
+                log.info("simulated deputies: %d in the hall, %d absent", len(pilot.present), len(pilot.absent))
         if not done.is_set():
             controller = start_controller(config, ports=ports, open_sitting=open_sitting)
             log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
             if web:
                 web_server = start_web(controller, config, port=web_port, simulator_url=simulator_url)
+                if web_server is not None and demo_login is not None:
+                    print(demo_banner(web_server, demo_login, simulated=simulator_url is not None), flush=True)
             marks = dict.fromkeys(controller.lines, 0)
             while not done.wait(HEALTH_EVERY_S):
                 for line_id, loop in controller.lines.items():
