@@ -25,7 +25,6 @@ _UK: dict[str, str] = {
     "offline": "Немає зв'язку з сервером — дані можуть бути застарілі",
     "clock": "Час",
     # --- hall: frame
-    "sitting_n": "засідання № {n}",
     "item_n": "Питання {n}.",
     "draft_n": "(проєкт рішення № {n})",
     "registered": "Зареєстровано",
@@ -345,7 +344,6 @@ _UK: dict[str, str] = {
     "open_vote_note": "Відкрите голосування: оприлюднюються лише підсумки, без прізвищ.",
     "registered_in": "зареєстрований на {n} з {total} реєстрацій",
     "voting_record": "Як голосував",
-    "vote_col": "Голосування",
     "result_col": "Рішення",
     "no_record": "Поіменних голосувань ще не було.",
     "record_note": (
@@ -368,7 +366,6 @@ _EN: dict[str, str] = {
     "offline": "No connection to the server — data may be out of date",
     "clock": "Time",
     # --- hall: frame
-    "sitting_n": "sitting no. {n}",
     "item_n": "Item {n}.",
     "draft_n": "(draft decision no. {n})",
     "registered": "Registered",
@@ -688,7 +685,6 @@ _EN: dict[str, str] = {
     "open_vote_note": "Open vote: only the counts are published, no names.",
     "registered_in": "registered at {n} of {total} registrations",
     "voting_record": "Voting record",
-    "vote_col": "Vote",
     "result_col": "Decision",
     "no_record": "No roll-call votes yet.",
     "record_note": "Roll-call and rating votes only; open and secret votes name nobody.",

@@ -153,6 +153,19 @@
       : `<p class="verdict rejected">${esc(tr("verdict_rejected"))}</p>`;
   }
 
+  /** A result whose per-name list is public: roll-call, and rating (each name with the proposal chosen). */
+  function named(result) {
+    return Boolean(result && (result.kind === "roll_call" || result.kind === "rating") && Object.keys(result.per_name || {}).length);
+  }
+
+  /** The words for one deputy's outcome: a choice, or a rating vote's proposal ("p2"). */
+  function outcomeWord(outcome, result, vote) {
+    const m = /^p(\d+)$/.exec(outcome);
+    if (!m) return tr(`one_${outcome}`);
+    const proposals = result.proposals || vote?.proposals || [];
+    return proposals[Number(m[1]) - 1] || tr("proposal_n", { n: m[1] });
+  }
+
   function resultOf(state) {
     const vote = state.vote;
     const result = vote?.result || state.last_result;
@@ -173,7 +186,7 @@
       ${verdict(result)}
       ${countsTable(result, vote)}
       <p class="threshold">${esc(tr("threshold_needs", { words: thresholdWords(threshold), n: result.required }))}</p>
-      ${result.kind === "roll_call" ? '<div class="panel-map"></div>' : ""}`;
+      ${named(result) ? '<div class="panel-map"></div>' : ""}`;
   }
 
   function renderSpeaker(state) {
@@ -255,19 +268,22 @@
     list.classList.toggle("dense", !fits);
     const page = entries.slice(namesPage * perPage, (namesPage + 1) * perPage);
     list.innerHTML = page
-      .map((e) => `<li class="o-${e.outcome}"><span class="n-name">${esc(e.name)}</span><span class="n-choice">${esc(tr(`one_${e.outcome}`))}</span></li>`)
+      .map((e) => {
+        const cls = /^p\d+$/.test(e.outcome) ? `o-proposal ${result.winner !== null && e.outcome === `p${result.winner}` ? "o-winner" : ""}` : `o-${e.outcome}`;
+        return `<li class="${cls}"><span class="n-name">${esc(e.name)}</span><span class="n-choice">${esc(outcomeWord(e.outcome, result, state.vote))}</span></li>`;
+      })
       .join("");
     // a long name is set smaller rather than cut (down to a size still read from the back)
     for (const name of list.querySelectorAll(".n-name")) {
       let size = parseFloat(getComputedStyle(name).fontSize);
-      while (name.scrollWidth > name.clientWidth + 1 && size > 22) {
+      while (name.scrollWidth > name.clientWidth && size > 22) {
         size -= 1;
         name.style.fontSize = `${size}px`;
       }
       // still too long (a double surname): the choice word gives way before the name is cut
       const choice = name.nextElementSibling;
       let small = choice ? parseFloat(getComputedStyle(choice).fontSize) : 0;
-      while (choice && name.scrollWidth > name.clientWidth + 1 && small > 16) {
+      while (choice && name.scrollWidth > name.clientWidth && small > 16) {
         small -= 1;
         choice.style.fontSize = `${small}px`;
       }
@@ -294,7 +310,7 @@
 
   function renderSide(state, view) {
     const { result } = resultOf(state);
-    const showNames = view === "result" && result && result.kind === "roll_call";
+    const showNames = view === "result" && named(result);
     const showQueue = view === "speaker";
     const layout = showNames ? "names" : showQueue ? "queue" : result && view === "result" && result.kind === "secret" ? "secret" : "map";
     if (els.side.dataset.layout !== layout) {
@@ -351,7 +367,9 @@
   function render(state) {
     const view = viewOf(state);
     els.screen.dataset.view = view;
-    els.screen.dataset.kind = view === "result" ? resultOf(state).result?.kind || "" : "";
+    const shown = view === "result" ? resultOf(state).result : null;
+    els.screen.dataset.kind = shown ? shown.kind : "";
+    els.screen.dataset.named = named(shown) ? "yes" : "no";
     if (view !== "result") els.head.innerHTML = "";
     renderFrame(state);
     if (view === "vote") renderVote(state, false);
@@ -439,4 +457,8 @@
   setInterval(tick, 200);
   setInterval(advancePage, PAGE_MS);
   window.addEventListener("resize", fit);
+  // names are fitted to their columns by measuring them: measure again once the font is in
+  if (document.fonts) {
+    document.fonts.addEventListener("loadingdone", () => live.state() && render(live.state()));
+  }
 })();
