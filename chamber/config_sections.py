@@ -63,6 +63,11 @@ _GATEWAY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0
 _COM_PORT = re.compile(r"COM[0-9]{1,3}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _URL_SCHEME = re.compile(r"(sqlite|postgresql)(\+[A-Za-z0-9_]+)?://")
+# redis[s]://[[user]:password@]host[:port][/db]: a host name, an IPv4 address or a bracketed IPv6 one
+_REDIS_URL = re.compile(
+    r"rediss?://(?:[^@/\s]*@)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:/[0-9]{1,2})?/?"
+)
 
 
 # --------------------------------------------------------------------------- field validators
@@ -394,6 +399,32 @@ class WebConfig(_Model):
     host: NonBlank = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key_file: Text | None = None  # relative paths: against the config file's directory
+    # Scale-out (display/scaleout.py): the Redis the controller publishes states through and takes
+    # commands from, and `chamber web` processes serve the pages from; None: one process serves all.
+    message_queue: Text | None = None
+
+    @field_validator("message_queue")
+    @classmethod
+    def _check_message_queue(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        example = 'a Redis URL such as "redis://127.0.0.1:6379/0" (rediss:// for TLS)'
+        match = _REDIS_URL.fullmatch(value)
+        if not match:
+            raise ValueError(f"must be {example}, got {_toml_repr(value)}")
+        port = match.group("port")
+        if port is not None and not 1 <= int(port) <= 65535:
+            raise ValueError(f"the port must be 1 … 65535, got {_toml_repr(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _queue_needs_key(self) -> Self:
+        if self.message_queue is not None and not self.secret_key_file:
+            raise ValueError(
+                "message_queue needs secret_key_file: the controller and every web process must share the key "
+                "that signs log-in sessions and console commands"
+            )
+        return self
 
 
 class StoreConfig(_Model):

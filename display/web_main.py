@@ -1,0 +1,233 @@
+"""``chamber web``: a web process of a scaled-out chamber — pages and Socket.IO, no engine.
+
+How it works
+------------
+:func:`create_web_app` builds the very app ``chamber run`` serves (display.app.create_app: the same
+routes, templates, namespaces, log-in, CSRF and role checks) on a stand-in engine that has only the
+journal (public pages and users come from the store, which every web process opens), and then puts
+the scale-out parts of display.scaleout where the single-process parts were:
+
+* the SocketIO's client manager becomes a :class:`~display.scaleout.MirrorManager` on Redis channel
+  ``CHANNEL`` (what the controller's write-only manager publishes on), and the publisher a
+  :class:`~display.scaleout.MirrorPublisher` serving connections from its mirrors;
+* the command runner a :class:`~display.scaleout.RemoteRunner` (checks here, execution in the
+  controller through the command stream);
+* the log-out set and the log-in rate limit their Redis-backed versions, shared by all web processes.
+
+create_app builds a publisher of its own over the stand-in's empty snapshot before the swap; it sends
+its one patch to nobody (no connection exists yet, and the manager then is still the in-memory one)
+and is never started.
+
+Every web process must sign sessions with the same key (``[web] secret_key_file``, which the config
+check requires with a message queue) and the proxy in front must keep each browser on one process
+(Socket.IO starts with long-polling: nginx ``ip_hash``, or any sticky sessions).
+
+Engine.IO's per-connection queues
+---------------------------------
+In the threading mode every websocket has a writer thread fed through a ``queue.Queue``, whose
+``put`` and ``get`` are Python code around a ``threading.Condition``.  With a thousand hall screens a
+patch means a thousand ``put``s and a thousand woken writers; ``FAST_QUEUES`` swaps the queue class
+for :class:`FastQueue`, the C ``queue.SimpleQueue`` with the two methods Engine.IO also calls
+(``task_done``, and ``join`` when a socket closes).  It roughly halved the web processes' CPU per
+delivered patch in ``chamber bench fanout`` (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from chamber.config import Config
+from chamber.core.sitting import Sitting
+from chamber.core.snapshot import Snapshot
+from chamber.journal import Journal
+from display.app import SESSION_HOURS, Web, WebServer, create_app
+from display.scaleout import (
+    SIMULATOR,
+    CommandLink,
+    MirrorManager,
+    MirrorPublisher,
+    RemoteRunner,
+    SharedLoginGuard,
+    SharedRevocations,
+    Signer,
+    connect,
+)
+
+log = logging.getLogger("display.web_main")
+
+FAST_QUEUES = True
+JOIN_TIMEOUT_S = 10.0  # a closing socket waits this long at most for its writer to send what is queued
+
+
+class FastQueue(queue.SimpleQueue[Any]):
+    """``queue.SimpleQueue`` (C) with what Engine.IO calls of ``queue.Queue`` besides put/get."""
+
+    def task_done(self) -> None:
+        return None  # nothing waits on the count: join below watches the queue itself
+
+    def join(self) -> None:
+        # Queue.join waits until the writer has taken everything; a closing socket puts None last and
+        # its writer exits on it, so an empty queue is the same moment (bounded, should the writer be gone)
+        end = time.monotonic() + JOIN_TIMEOUT_S
+        while not self.empty() and time.monotonic() < end:
+            time.sleep(0.005)
+
+
+class _NoEngine:
+    """What create_app needs of an engine where there is none: the journal (public pages, users), a
+    snapshot for the publisher it builds and that is replaced, subscribing as a no-op."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._snapshot = Sitting().snapshot()
+        self.sitting_uid: str | None = None
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def subscribe(self, _fn: object) -> None:
+        return None
+
+    def submit(self, _event: object) -> Any:
+        raise RuntimeError("a web process has no engine: its commands go through the message queue")
+
+
+@dataclass
+class ScaledWeb:
+    """A web process's app and the scale-out parts behind it."""
+
+    app: Flask
+    socketio: SocketIO
+    web: Web
+    manager: MirrorManager
+    publisher: MirrorPublisher
+    revocations: SharedRevocations
+    journal: Journal
+    client: Any
+    _closed: bool = field(default=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.revocations.stop()
+        self.manager.close()
+        self.client.close()
+        self.journal.close()
+
+
+def create_web_app(
+    config: Config,
+    url: str,
+    *,
+    store_url: str | None = None,
+    secure_cookies: bool = False,
+    fast_queues: bool = FAST_QUEUES,
+) -> ScaledWeb:
+    """The app of one web process on message queue ``url`` (nothing served yet: see :class:`WebServer`)."""
+    journal = Journal(store_url or config.store.url)
+    try:
+        app, socketio = create_app(_NoEngine(journal), config, secure_cookies=secure_cookies)
+    except BaseException:
+        journal.close()
+        raise
+    web: Web = app.extensions["chamber"]
+    client = connect(url)
+    server = socketio.server
+    assert server is not None
+    if fast_queues:
+        server.eio._async = {**server.eio._async, "queue": FastQueue}
+    manager = MirrorManager(url, client)
+    server.manager = manager
+    manager.set_server(server)
+
+    def sockets() -> dict[str, Any]:
+        with web.lock:
+            return dict(web.sockets)
+
+    publisher = MirrorPublisher(manager, server, sockets)
+    web.publisher = publisher  # type: ignore[assignment]  # the same interface, served from the mirrors
+    secret = app.config["SECRET_KEY"]
+    web.runner = RemoteRunner(
+        config,
+        web.chamber,
+        CommandLink(client, Signer(secret if isinstance(secret, bytes) else secret.encode())),
+        publisher,
+    )
+    revocations = SharedRevocations(client, SESSION_HOURS * 3600)
+    web.revoked = revocations  # type: ignore[assignment]  # a set-like view of the shared log-outs
+    web.guard = SharedLoginGuard(client)
+
+    def close_session(session_id: str) -> None:
+        with web.lock:
+            gone = [sid for sid, who in web.sockets.items() if who.session_id == session_id]
+        for sid in gone:
+            server.disconnect(sid, namespace="/console", ignore_queue=True)
+
+    # The listener runs from the start (the library would start it at the first connection), so the
+    # mirrors are current before any page asks for them; then the keys fill in what came before.
+    server.manager_initialized = True
+    manager.initialize()
+    manager.load()
+    revocations.listen(close_session)
+    simulator = client.get(SIMULATOR)
+    if isinstance(simulator, str) and simulator:
+        web.simulator_url = simulator.rstrip("/")
+    return ScaledWeb(app, socketio, web, manager, publisher, revocations, journal, client)
+
+
+def run_web(config: Config, *, port: int | None = None, host: str | None = None) -> int:
+    """Serve one web process until SIGTERM or SIGINT; 2 when it cannot start."""
+    url = config.web.message_queue
+    if not url:
+        log.error("chamber web needs [web] message_queue (a redis:// URL) in the config")
+        return 2
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    host = host or config.web.host
+    port = config.web.port if port is None else port
+    scaled = create_web_app(config, url)
+    try:
+        server = WebServer(scaled.app, scaled.socketio, host, port)
+    except OSError as exc:
+        log.error("web: cannot serve on %s:%d: %s", host, port, exc.strerror or exc)
+        scaled.close()
+        return 2
+    server.start()
+    log.info(
+        "web process on %s (console %s, hall %s), message queue %s",
+        server.url(""),
+        server.url("/console"),
+        server.url("/hall"),
+        _safe_url(url),
+    )
+    try:
+        done.wait()
+    finally:
+        server.stop()
+        scaled.close()
+    log.info("stopped")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for the log."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
