@@ -13,7 +13,6 @@ fixtures of tests/fixtures/ are the public state of docs/web-protocol.md.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import council_450
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from chamber.config import Config, load_config, parse_config
+from chamber.config import Config, load_config
 from chamber.core import events as ev
 from chamber.core.values import Key, VoteKind
 from chamber.engine import Engine
@@ -448,31 +448,8 @@ def test_the_merge_patch_applier_follows_rfc_7396(live: Live, chromium_browser: 
 
 
 def _config_450() -> Config:
-    """A parliament-sized chamber: 450 deputies on a hemicycle of 11 rows, four lines."""
-    out = ['[council]\nname = "Навчальна рада на 450 місць"\ncomposition = 450\n']
-    for n in range(4):
-        out.append(f'[[lines]]\nid = "{chr(65 + n)}"\nport = "/dev/ttyUSB{n}"\nbaud = 115200\n')
-    seat = 0
-    for row in range(11):
-        count = 30 + 3 * row if row < 10 else 450 - sum(30 + 3 * r for r in range(10))
-        radius = 3.0 + 0.9 * row
-        for i in range(count):
-            seat += 1
-            angle = 0.08 + 0.84 * i / (count - 1)
-            x, y = -radius * math.cos(angle * math.pi), radius * math.sin(angle * math.pi)
-            line, unit = divmod(seat - 1, 120)
-            out.append(
-                f'[[seats]]\nid = {seat}\nline = "{chr(65 + line)}"\nunit = {unit + 1}\nx = {x:.3f}\ny = {y:.3f}\n'
-            )
-    last = ["Коваленко", "Бондаренко", "Ткаченко", "Кравчук", "Олійник", "Шевчук", "Лук'яненко", "Гордієнко",
-            "Присяжнюк", "Костюк-Валюжинич"]  # fmt: skip
-    first = ["Олена", "Андрій", "Ірина", "Тарас", "Оксана", "Богдан", "Наталія", "Василь", "Юлія", "Євген"]
-    middle = ["Петрович", "Іванович", "Миколаївна", "Олегівна", "Степанович"]
-    for i in range(1, 451):
-        name = f"{last[i % 10]} {first[(i // 10) % 10]} {middle[(i // 100) % 5]}"
-        out.append(f'[[deputies]]\nid = {i}\nfull_name = "{name}"\ncards = ["{i:08X}"]\nseat = {i}\n'
-                   f'faction = "Фракція {i % 5}"\n')  # fmt: skip
-    return parse_config("\n".join(out))
+    """A parliament-sized chamber: 450 deputies on a hemicycle, 8 lines (tests/fixtures/council_450.py)."""
+    return council_450.load()
 
 
 def test_450_names_stay_readable_in_pages_that_turn_by_themselves(tmp_path: Path, chromium_browser: Browser) -> None:

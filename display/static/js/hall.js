@@ -129,6 +129,25 @@
       <p class="threshold">${esc(tr("threshold_needs", { words: thresholdWords(vote.threshold), n: vote.threshold?.required ?? "—" }))}</p>`;
   }
 
+  /** A long title leaves less room: the countdown (down to 150 px), then the title (down to 34 px) are set
+   *  smaller until the panel holds everything, the threshold line included.  Runs once the countdown has
+   *  its text (an empty paragraph has no height to measure). */
+  function fitPanel() {
+    const panel = els.panel;
+    const over = () => panel.scrollHeight > panel.clientHeight + 1;
+    const shrink = (el, min, step) => {
+      if (!el) return;
+      let size = parseFloat(getComputedStyle(el).fontSize);
+      while (over() && size > min) {
+        size = Math.max(min, size - step);
+        el.style.fontSize = `${size}px`;
+      }
+    };
+    shrink(panel.querySelector(".countdown"), 150, 10);
+    shrink(panel.querySelector(".big-status"), 50, 4);
+    shrink(panel.querySelector(".vote-title"), 34, 2);
+  }
+
   function countsTable(result, vote) {
     if (result.kind === "rating") {
       const proposals = vote?.proposals || [];
@@ -382,6 +401,7 @@
     renderSide(state, view);
     lastView = view;
     tick();
+    if (view === "vote" || view === "closed") fitPanel();
   }
 
   /** What moves by itself: the clock, the countdown, the speaker's timer. */

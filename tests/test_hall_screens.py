@@ -1,0 +1,328 @@
+"""The hall screen at 43 and at 450 seats, from the real server, kept as screenshots.
+
+Each test runs ``display.app.create_app`` over a real ``Engine`` and a temporary SQLite journal (the
+``Live`` server of tests/test_web_pages.py) for a chamber: the council of config.toml (43 seats) and
+the 450-seat chamber of tests/fixtures/council_450.py.  A sitting runs as it would in the hall: the
+agenda, registration from the consoles (cards in, then the Реєстрація key), a roll-call vote pressed at
+the seats, closed and announced.  At each moment the hall screen (/hall, 1920x1080, system Chromium) is
+checked for what a person would look at — the verdict, the counts, names on the list and their size —
+and saved as a PNG in the artifacts directory: ``$CHAMBER_ARTIFACTS`` when set, else
+``var/test-artifacts/`` (git ignores var/).  ``tests/fixtures/refresh_screenshots.py`` copies them into
+docs/screenshots/.
+
+Who is absent and who presses what comes from a fixed seed: the same sitting on every run.  Waits are
+bounded (Playwright's ``expect`` with a timeout).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import struct
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fixtures import council_450
+from playwright.sync_api import Browser, Page, expect
+from test_web_pages import WAIT, Live, _context, _serve, _watch
+
+from chamber.config import Config, load_config
+from chamber.config_sections import DeputyConfig
+from chamber.core import events as ev
+from chamber.core.values import Key, VoteKind, VoteSubject
+from display.i18n import STRINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS_ENV = "CHAMBER_ARTIFACTS"
+MIN_NAME_PX = 22  # the smallest a name may be set on the hall screen (docs/pages.md)
+VOTE_S = 120  # the vote's time limit: the countdown shows, and never runs out during the test
+
+AGENDA = (
+    ev.AgendaItem(number="1", title="Про затвердження порядку денного"),
+    ev.AgendaItem(
+        number="2",
+        title="Про внесення змін до бюджету територіальної громади на 2026 рік",
+        draft="757/2",
+    ),
+    ev.AgendaItem(number="3", title="Про затвердження Програми розвитку громадського транспорту", draft="758"),
+    ev.AgendaItem(number="4", title="Різне"),
+)
+VOTE_TITLE = "Про внесення змін до бюджету територіальної громади на 2026 рік (в цілому)"
+OUTCOME_OF = {Key.YES: "yes", Key.NO: "no", Key.ABSTAIN: "abstain", None: "did_not_vote"}
+
+
+def artifacts_dir() -> Path:
+    """Where the screenshots go: ``$CHAMBER_ARTIFACTS`` or ``var/test-artifacts/``."""
+    given = os.environ.get(ARTIFACTS_ENV)
+    path = Path(given) if given else ROOT / "var" / "test-artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who is in the hall and what each presses: made once from a seed."""
+
+    present: tuple[int, ...]  # deputy ids whose card goes in and who register
+    absent: tuple[int, ...]
+    choice: dict[int, Key | None]  # per present deputy: the key pressed, None: did not vote
+    early: frozenset[int]  # those who have pressed when the «vote in progress» screenshot is taken
+
+    def counts(self) -> dict[str, int]:
+        tally = Counter(OUTCOME_OF[key] for key in self.choice.values())
+        return {o: tally[o] for o in ("yes", "no", "abstain", "did_not_vote")} | {"absent": len(self.absent)}
+
+    def outcome(self, deputy: int) -> str:
+        return OUTCOME_OF[self.choice[deputy]] if deputy in self.choice else "absent"
+
+
+def make_plan(config: Config, seed: int, absent: int) -> Plan:
+    rng = random.Random(seed)
+    ids = sorted(d.id for d in config.deputies)
+    away = sorted(rng.sample(ids, absent))
+    present = tuple(i for i in ids if i not in away)
+    keys: list[Key | None] = [Key.YES, Key.NO, Key.ABSTAIN, None]
+    choice = {i: rng.choices(keys, weights=(64, 20, 9, 7))[0] for i in present}
+    voters = [i for i in present if choice[i] is not None]
+    early = frozenset(rng.sample(voters, len(voters) * 2 // 3))
+    return Plan(present=present, absent=tuple(away), choice=choice, early=early)
+
+
+# --- driving the sitting -------------------------------------------------------------------------------------
+
+
+def deputies_by_id(live: Live, ids: Iterable[int]) -> list[DeputyConfig]:
+    wanted = set(ids)
+    return [d for d in sorted(live.config.deputies, key=lambda d: d.id) if d.id in wanted]
+
+
+def press_choices(live: Live, plan: Plan, who: Iterable[int]) -> None:
+    """Each deputy of ``who`` presses their key of the plan at their own seat (none: does not vote)."""
+    seats = {d.id: d.seat for d in live.config.deputies}
+    live.execute(
+        *(ev.KeyPressed(seat=seat, key=key) for i in who if (key := plan.choice[i]) and (seat := seats[i]) is not None)
+    )
+
+
+def start_sitting(live: Live, title: str) -> None:
+    live.execute(
+        ev.OpenSitting(roster=live.config.roster(), number=12, title=title),
+        ev.SetAgenda(items=AGENDA),
+        ev.SetCurrentItem(number="2"),
+        ev.OpenRegistration(),
+    )
+
+
+def open_vote(live: Live) -> None:
+    live.execute(ev.OpenVote(kind=VoteKind.ROLL_CALL, subject=VoteSubject.WHOLE, title=VOTE_TITLE, duration_s=VOTE_S))
+
+
+# --- the screen ------------------------------------------------------------------------------------------------
+
+
+def settle(page: Page) -> None:
+    """The vendored font is in and the hall has measured its names with it."""
+    assert page.evaluate("() => document.fonts.ready.then(() => document.fonts.status)") == "loaded"
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def shoot(page: Page, name: str) -> Path:
+    settle(page)
+    # the 1920x1080 canvas, never scrolled
+    assert page.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    # nothing cut off at the bottom of the panel or the side (a long title must not push the threshold out)
+    for box in ("#panel", "#side"):
+        assert page.evaluate(f"(e => e.scrollHeight <= e.clientHeight + 1)(document.querySelector('{box}'))"), box
+    path = artifacts_dir() / name
+    page.screenshot(path=str(path), animations="disabled")
+    assert png_size(path) == (1920, 1080)
+    return path
+
+
+def check_vote_in_progress(page: Page, plan: Plan, lang: str = "uk") -> None:
+    cast = sum(1 for i in plan.early if plan.choice[i] is not None)
+    expect(page.locator("#panel .vote-title")).to_have_text(VOTE_TITLE, timeout=WAIT)
+    expect(page.locator("#panel .cast-n")).to_have_text(str(cast), timeout=WAIT)
+    expect(page.locator("#panel .cast")).to_contain_text(str(len(plan.present)))
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^[0-2]:\d\d$"))
+    # who voted shows on the map; what they chose does not, while the vote is open
+    expect(page.locator("#side .seat.s-voted")).to_have_count(cast, timeout=WAIT)
+    for choice in ("yes", "no", "abstain"):
+        expect(page.locator(f".seat.s-{choice}")).to_have_count(0)
+    expect(page.locator("#quorum")).to_have_text(STRINGS[lang]["quorum_yes"])
+
+
+def check_result(live: Live, page: Page, plan: Plan, lang: str = "uk") -> None:
+    t = STRINGS[lang]
+    counts = plan.counts()
+    required = len(live.config.deputies) // 2 + 1  # more than 1/2 of the composition
+    assert counts["yes"] >= required, "the seed must give a decision that passes"
+    expect(page.locator(".verdict")).to_have_text(t["verdict_adopted"], timeout=WAIT)
+    for outcome, n in counts.items():
+        expect(page.locator(f"#panel .counts tr.c-{outcome} td")).to_have_text(str(n))
+    expect(page.locator("#panel .threshold")).to_contain_text(str(required))
+    expect(page.locator("#panel .seatmap .seat")).to_have_count(len(live.config.seats))
+    expect(page.locator("#panel .seatmap .seat.s-yes")).to_have_count(counts["yes"])
+
+    # the names: every entry on the screen is a deputy's short name with that deputy's choice in words
+    chamber = live.server.web.chamber
+    outcomes: dict[str, set[str]] = {}
+    for deputy_id, d in chamber.deputies.items():
+        outcomes.setdefault(d["short"], set()).add(plan.outcome(int(deputy_id)))
+    words = {t[f"one_{o}"]: o for o in ("yes", "no", "abstain", "did_not_vote", "absent")}
+    items = page.locator("#side .names-list li")
+    expect(items.first).to_be_visible(timeout=WAIT)
+    shown = page.eval_on_selector_all(
+        "#side .names-list li",
+        "els => els.map(e => [e.querySelector('.n-name').textContent, e.querySelector('.n-choice').textContent])",
+    )
+    assert shown
+    for name, word in shown:
+        assert words[word] in outcomes[name], (name, word)
+    # one against, named with the word «Проти», wherever the list shows it
+    against = next(i for i in plan.present if plan.choice[i] is Key.NO)
+    short = chamber.deputies[str(against)]["short"]
+    if any(name == short for name, _ in shown):
+        expect(page.locator("#side .names-list li.o-no", has_text=short).first).to_contain_text(t["one_no"])
+
+    # read from the back of the hall: no name under 22 px, none cut
+    sizes = page.eval_on_selector_all(".n-name", "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))")
+    assert min(sizes) >= MIN_NAME_PX, min(sizes)
+    cut = page.eval_on_selector_all(
+        ".n-name", "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)"
+    )
+    assert cut == [], cut
+
+
+# --- 43 seats: the council of config.toml ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_43(tmp_path: Path) -> Iterator[Live]:
+    yield from _serve(tmp_path, load_config(ROOT / "config.toml"))
+
+
+def test_the_hall_at_43_seats_from_registration_to_the_result_and_a_speech(
+    live_43: Live, chromium_browser: Browser
+) -> None:
+    live, uk = live_43, STRINGS["uk"]
+    plan = make_plan(live.config, seed=43, absent=3)
+    present = deputies_by_id(live, plan.present)
+    start_sitting(live, "Дванадцята сесія, пленарне засідання")
+    ctx = _context(chromium_browser)
+    try:
+        page = ctx.new_page()
+        errors = _watch(page)
+        page.goto(live.url("/hall"))
+
+        # registration: the cards are in, two thirds have pressed Реєстрація so far
+        live.cards_in(present)
+        first = present[: len(present) * 2 // 3]
+        live.press(first, Key.REGISTER)
+        expect(page.locator("#panel")).to_contain_text(uk["registration_open"], timeout=WAIT)
+        expect(page.locator("#panel .reg-big")).to_contain_text(str(len(first)), timeout=WAIT)
+        expect(page.locator("#quorum")).to_have_text(uk["quorum_yes"])
+        expect(page.locator("#item")).to_contain_text(AGENDA[1].title)
+        shoot(page, "hall-43-registration.png")
+        live.press(present[len(first) :], Key.REGISTER)
+        live.execute(ev.CloseRegistration())
+        expect(page.locator("#registered")).to_contain_text(str(len(present)), timeout=WAIT)
+
+        # the vote in progress
+        open_vote(live)
+        press_choices(live, plan, sorted(plan.early))
+        check_vote_in_progress(page, plan)
+        shoot(page, "hall-43-vote.png")
+
+        # the result, announced
+        press_choices(live, plan, sorted(set(plan.present) - plan.early))
+        live.execute(ev.CloseVote(), ev.AnnounceResult())
+        page.reload()
+        check_result(live, page, plan)
+        expect(page.locator("#side .names-list li")).to_have_count(43)  # one page: every name at once
+        expect(page.locator(".names-page")).to_have_text("")
+        shoot(page, "hall-43-result.png")
+
+        # the same in English
+        page.goto(live.url("/hall?lang=en"))
+        check_result(live, page, plan, "en")
+        shoot(page, "hall-43-result-en.png")
+
+        # a speech, with the queue: asked for at the consoles, the floor given by the secretary
+        page.goto(live.url("/hall?lang=uk"))
+        live.execute(ev.ClearResult())
+        asking = [d for d in present if d.role.value == "deputy"][5:10]
+        live.press(asking[:3], Key.SPEAK)
+        live.press(asking[3:4], Key.REPLY)
+        live.press(asking[4:], Key.SPEAK)
+        speaker = next(d for d in present if d.role.value == "deputy" and d not in asking)
+        assert speaker.seat is not None
+        live.execute(ev.GrantFloor(seat=speaker.seat))
+        expect(page.locator("#panel .speaker-name")).to_have_text(speaker.full_name, timeout=WAIT)
+        expect(page.locator("#speaker-timer")).to_have_text(re.compile(r"^[0-3]:\d\d$"))
+        queue = page.locator("#side .queue-list li")
+        expect(queue).to_have_count(len(asking))
+        reply = asking[3].full_name  # a reply is marked as one (the queue may put it first)
+        expect(queue.filter(has_text=reply)).to_contain_text(uk["speech_reply"])
+        shoot(page, "hall-43-speech.png")
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+# --- 450 seats -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_450(tmp_path: Path) -> Iterator[Live]:
+    yield from _serve(tmp_path, council_450.load())
+
+
+def test_the_hall_at_450_seats_during_the_vote_and_at_its_result(live_450: Live, chromium_browser: Browser) -> None:
+    live = live_450
+    assert len(live.config.seats) == 450 and len(live.config.lines) == 8
+    plan = make_plan(live.config, seed=450, absent=19)
+    present = deputies_by_id(live, plan.present)
+    start_sitting(live, "Пленарне засідання, дев'яте скликання")
+    live.cards_in(present)
+    live.press(present, Key.REGISTER)
+    live.execute(ev.CloseRegistration())
+    open_vote(live)
+    press_choices(live, plan, sorted(plan.early))
+    ctx = _context(chromium_browser)
+    try:
+        page = ctx.new_page()
+        errors = _watch(page)
+        page.goto(live.url("/hall"))
+        check_vote_in_progress(page, plan)
+        expect(page.locator("#side .seatmap .seat")).to_have_count(450)
+        shoot(page, "hall-450-vote.png")
+
+        press_choices(live, plan, sorted(set(plan.present) - plan.early))
+        live.execute(ev.CloseVote(), ev.AnnounceResult())
+        # a fresh page: its list starts at page 1 and turns 8 s later, time enough to look and shoot
+        page.reload()
+        check_result(live, page, plan)
+        pager = page.locator(".names-page")
+        expect(pager).to_have_text(re.compile(r"^сторінка 1 з \d+$"), timeout=WAIT)
+        pages = int(pager.inner_text().rsplit(" ", 1)[1])
+        per_page = page.locator("#side .names-list li").count()
+        assert pages * per_page >= 450 > (pages - 1) * per_page
+        shoot(page, "hall-450-result.png")
+        expect(pager).to_have_text(re.compile(r"^сторінка 1 з "))  # the shot is of page 1
+        assert not errors, errors
+    finally:
+        ctx.close()
