@@ -6,9 +6,9 @@ the 450-seat chamber of tests/fixtures/council_450.py.  A sitting runs as it wou
 agenda, registration from the consoles (cards in, then the Реєстрація key), a roll-call vote pressed at
 the seats, closed and announced.  At each moment the hall screen (/hall, 1920x1080, system Chromium) is
 checked for what a person would look at — the verdict, the counts, names on the list and their size —
-and saved as a PNG in the artifacts directory: ``$CHAMBER_ARTIFACTS`` when set, else
-``var/test-artifacts/`` (git ignores var/).  ``tests/fixtures/refresh_screenshots.py`` copies them into
-docs/screenshots/.
+and saved as a PNG (the secretary's console during the vote too) in the artifacts directory:
+``$CHAMBER_ARTIFACTS`` when set, else ``var/test-artifacts/`` (git ignores var/).
+``tests/fixtures/refresh_screenshots.py`` copies them into docs/screenshots/.
 
 Who is absent and who presses what comes from a fixed seed: the same sitting on every run.  Waits are
 bounded (Playwright's ``expect`` with a timeout).
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from fixtures import council_450
 from playwright.sync_api import Browser, Page, expect
-from test_web_pages import WAIT, Live, _context, _serve, _watch
+from test_web_pages import WAIT, Live, _context, _login, _serve, _watch
 
 from chamber.config import Config, load_config
 from chamber.config_sections import DeputyConfig
@@ -207,6 +207,35 @@ def check_result(live: Live, page: Page, plan: Plan, lang: str = "uk") -> None:
     assert cut == [], cut
 
 
+def shoot_console(browser: Browser, live: Live, plan: Plan) -> None:
+    """The secretary's console during the vote, with its alerts in words (one acknowledged)."""
+    uk = STRINGS["uk"]
+    live.user("sekretar", "secretary")
+    ctx = _context(browser)
+    try:
+        page = ctx.new_page()
+        errors = _watch(page)
+        _login(page, live, "sekretar")
+        alerts = page.locator("#alerts-list")
+        expect(alerts.locator("li")).to_have_count(2, timeout=WAIT)
+        expect(alerts).to_contain_text(uk["alert_wrong_seat"])
+        expect(alerts).to_contain_text(uk["alert_seat_offline"])
+        alerts.locator("li", has_text=uk["alert_wrong_seat"]).get_by_role("button", name=uk["acknowledge"]).click()
+        expect(alerts.locator("li.acked")).to_have_count(1, timeout=WAIT)
+        page.reload()  # the server keeps it acknowledged; the «Виконано» bar is gone from the picture
+        expect(alerts.locator("li.acked")).to_have_count(1, timeout=WAIT)
+        expect(page.locator("#c-reply")).to_be_hidden()
+        silent = len(plan.present) - len(plan.early)
+        expect(page.locator("#not-voted li")).to_have_count(silent, timeout=WAIT)
+        settle(page)
+        path = artifacts_dir() / "console.png"
+        page.screenshot(path=str(path), animations="disabled")
+        assert png_size(path) == (1920, 1080)
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
 # --- 43 seats: the council of config.toml ------------------------------------------------------------------------
 
 
@@ -241,11 +270,19 @@ def test_the_hall_at_43_seats_from_registration_to_the_result_and_a_speech(
         live.execute(ev.CloseRegistration())
         expect(page.locator("#registered")).to_contain_text(str(len(present)), timeout=WAIT)
 
+        # two alerts for the secretary: an absent deputy's card in another empty seat, a console gone silent
+        away = deputies_by_id(live, plan.absent)
+        assert away[0].seat is not None and away[1].seat is not None and away[2].seat is not None
+        wrong = ev.CardInserted(seat=away[1].seat, uid=away[0].cards[0])
+        assert not live.engine.submit(wrong).result(timeout=20).accepted
+        live.execute(ev.SeatWentOffline(seat=away[2].seat))
+
         # the vote in progress
         open_vote(live)
         press_choices(live, plan, sorted(plan.early))
         check_vote_in_progress(page, plan)
         shoot(page, "hall-43-vote.png")
+        shoot_console(chromium_browser, live, plan)
 
         # the result, announced
         press_choices(live, plan, sorted(set(plan.present) - plan.early))

@@ -86,6 +86,27 @@ def test_every_string_a_page_uses_exists_in_ukrainian_and_english() -> None:
         assert set(re.findall(r"\{[a-z]+\}", text)) == set(re.findall(r"\{[a-z]+\}", en[key])), key
 
 
+def _alert_kinds() -> set[str]:
+    """Every ``Alert`` kind the core raises: ``Alert(kind="...")``, and the card refusals of the seat
+    handlers, whose kind is the refusal's reason (``refused("wrong_seat", ...)``)."""
+    kinds: set[str] = set()
+    for path in (ROOT / "chamber").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        kinds |= set(re.findall(r"\bAlert\(\s*kind=\"([a-z_]+)\"", text))
+        if re.search(r"\bAlert\(\s*kind=reason\b", text):
+            kinds |= set(re.findall(r"\brefused\(\s*\"([a-z_]+)\"", text))
+    return kinds
+
+
+def test_every_alert_kind_has_words_in_both_languages() -> None:
+    kinds = _alert_kinds()
+    assert {"seat_offline", "mic_unit_offline", "unknown_card", "card_elsewhere", "wrong_seat"} <= kinds, kinds
+    for lang in ("uk", "en"):
+        missing = sorted(k for k in kinds if f"alert_{k}" not in STRINGS[lang])
+        assert not missing, (lang, missing)
+    assert "{kind}" in STRINGS["uk"]["alert_other"]  # a kind added later still reads as an alert, code and all
+
+
 def test_no_page_loads_anything_from_another_host() -> None:
     for path in [*(DISPLAY / "templates").glob("*.html"), *(DISPLAY / "static").rglob("*.css"),
                  *(DISPLAY / "static" / "js").glob("*.js")]:  # fmt: skip
@@ -330,6 +351,34 @@ def test_a_secret_ballot_shows_counts_only(live: Live, chromium_browser: Browser
         expect(page.locator(".names-list li")).to_have_count(0)
         for choice in ("yes", "no", "abstain"):
             expect(page.locator(f".seat.s-{choice}")).to_have_count(0)
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_the_console_names_each_alert_in_words(live: Live, chromium_browser: Browser) -> None:
+    live.user("anna", "secretary")
+    live.open_sitting()
+    deputies = sorted(live.config.deputies, key=lambda d: d.id)
+    ctx = _context(chromium_browser, 1600, 1000)
+    try:
+        page = ctx.new_page()
+        errors = _watch(page)
+        _login(page, live, "anna")
+        # a deputy's card in a neighbour's console (a proxy vote?), and a card nobody owns
+        for card in (
+            ev.CardInserted(seat=deputies[0].seat or 0, uid=deputies[1].cards[0]),
+            ev.CardInserted(seat=deputies[2].seat or 0, uid="FFFF0000"),
+        ):
+            assert not live.engine.submit(card).result(timeout=20).accepted  # refused, with an alert
+        alerts = page.locator("#alerts-list li")
+        expect(alerts).to_have_count(2, timeout=WAIT)
+        expect(page.locator("#alerts-list")).to_contain_text(STRINGS["uk"]["alert_wrong_seat"])
+        expect(page.locator("#alerts-list")).to_contain_text(STRINGS["uk"]["alert_unknown_card"])
+        expect(page.locator("#alerts-list b")).not_to_contain_text(["wrong_seat", "unknown_card"])
+        page.goto(live.url("/console?lang=en"))
+        expect(page.locator("#alerts-list")).to_contain_text(STRINGS["en"]["alert_wrong_seat"], timeout=WAIT)
+        expect(page.locator("#alerts-list")).to_contain_text(STRINGS["en"]["alert_unknown_card"])
         assert not errors, errors
     finally:
         ctx.close()
