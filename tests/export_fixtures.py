@@ -1,0 +1,141 @@
+"""A journaled sitting with everything the documents must show, for the protocol_export tests.
+
+``journal_sitting(url)`` runs the real Engine (its ``process``, no thread) with a manual clock over a
+journal at ``url`` and the council of config.toml: cards (one at a second seat: an alert), a
+registration round and a manual registration, an agenda, a roll-call vote «за основу» (adopted), a
+roll-call vote «в цілому» cancelled with a reason and repeated (re-vote), a press without a card
+(refused), a secret vote (counts only), a rating vote, an open vote, speeches with a time limit, and
+the close of the sitting.  Returns the sitting's uid.  The same calls always give the same records
+but for the uid and the times' origin: documents compare the same journal to itself.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+
+from chamber.config import Config, load_config
+from chamber.core import events as ev
+from chamber.core.threshold import Threshold
+from chamber.core.values import Base, Key, SpeechKind, VoteKind, VoteSubject
+from chamber.engine import Engine, Outcome
+from chamber.journal import Journal
+
+ROOT = Path(__file__).resolve().parent.parent
+START_MS = 1_764_662_400_000  # 2025-12-02 08:00 UTC: 10:00 in Kyiv
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = START_MS
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def council() -> Config:
+    return load_config(ROOT / "config.toml")
+
+
+def journal_sitting(url: str, config: Config | None = None) -> str:
+    config = config or council()
+    clock = _Clock()
+    with Journal(url) as journal:
+        engine = Engine(journal, clock=clock)
+
+        def do(event: ev.Input, step_ms: int = 1_000, ok: bool = True) -> Outcome:
+            clock.now += step_ms
+            fut: Future[Outcome] = Future()
+            engine.process([(event, fut)])
+            outcome = fut.result(0)
+            assert outcome.accepted is ok, (event, outcome.effects)
+            return outcome
+
+        deputies = [d for d in config.deputies if d.seat is not None and d.cards]
+        do(ev.OpenSitting(roster=config.roster(), number=12, title="Дванадцята сесія, пленарне засідання"))
+        do(
+            ev.SetAgenda(
+                items=(
+                    ev.AgendaItem(number="1", title="Про затвердження порядку денного"),
+                    ev.AgendaItem(
+                        number="2",
+                        title="Про внесення змін до бюджету Житомирської міської територіальної громади на 2026 рік",
+                        draft="757/2",
+                    ),
+                    ev.AgendaItem(number="3", title="Про обрання секретаря ради", draft="758"),
+                )
+            )
+        )
+        present = deputies[:40]
+        for d in present:
+            do(ev.CardInserted(seat=d.seat or 0, uid=d.cards[0]), 100)
+        absent = deputies[40]
+        # a card at a second seat: the first deputy's card turns up in an absent colleague's slot
+        do(ev.CardInserted(seat=absent.seat or 0, uid=present[0].cards[0]), 100, ok=False)
+        do(ev.CardRemoved(seat=absent.seat or 0), 100)
+        do(ev.OpenRegistration())
+        for d in present[:-1]:
+            do(ev.KeyPressed(seat=d.seat or 0, key=Key.REGISTER), 150)
+        do(ev.RegisterDeputy(deputy=present[-1].id, reason="несправний пульт"))
+        do(ev.CloseRegistration(), 5_000)
+
+        def vote(open_: ev.OpenVote, keys: list[Key], *, cancel: str | None = None) -> None:
+            do(open_)
+            for d, key in zip(present, keys, strict=False):
+                do(ev.KeyPressed(seat=d.seat or 0, key=key), 200)
+            if cancel is not None:
+                do(ev.CancelVote(reason=cancel), 2_000)
+                return
+            do(ev.CloseVote(), 3_000)
+            do(ev.AnnounceResult())
+            do(ev.ClearResult(), 5_000)
+
+        do(ev.SetCurrentItem(number="1"))
+        vote(
+            ev.OpenVote(subject=VoteSubject.WHOLE, title="Про затвердження порядку денного", duration_s=0),
+            [Key.YES] * 30 + [Key.NO] * 3 + [Key.ABSTAIN] * 2,
+        )
+        do(ev.SetCurrentItem(number="2"))
+        do(ev.KeyPressed(seat=absent.seat or 0, key=Key.SPEAK), 500, ok=False)  # no card in that slot
+        do(ev.GrantFloor(seat=present[3].seat or 0, kind=SpeechKind.REPORT, limit_s=300), 1_000)
+        do(ev.RevokeFloor(seat=present[3].seat or 0), 240_000)
+        do(ev.KeyPressed(seat=present[5].seat or 0, key=Key.SPEAK), 1_000)
+        do(ev.NextSpeaker())
+        do(ev.Tick(), 190_000)  # the speech runs into its limit
+        vote(ev.OpenVote(subject=VoteSubject.BASIS, duration_s=0), [Key.YES] * 25 + [Key.NO] * 10)
+        vote(
+            ev.OpenVote(subject=VoteSubject.WHOLE, duration_s=0),
+            [Key.YES] * 5,
+            cancel="збій пульта № 7 під час голосування",
+        )
+        vote(
+            ev.OpenVote(subject=VoteSubject.WHOLE, duration_s=0, revote_of=3),
+            [Key.YES] * 20 + [Key.NO] * 15 + [Key.ABSTAIN] * 4,
+        )
+        do(ev.SetCurrentItem(number="3"))
+        vote(
+            ev.OpenVote(
+                kind=VoteKind.SECRET,
+                title="Обрання секретаря ради",
+                duration_s=0,
+                legal_basis="ч. 1 ст. 50 Закону «Про місцеве самоврядування в Україні»",
+            ),
+            [Key.YES] * 28 + [Key.NO] * 6 + [Key.ABSTAIN] * 3,
+        )
+        vote(
+            ev.OpenVote(
+                kind=VoteKind.RATING,
+                title="Дата наступного засідання",
+                duration_s=0,
+                proposals=("15 грудня", "22 грудня", "29 грудня"),
+                threshold=Threshold(num=1, den=2, base=Base.CAST),
+            ),
+            [Key.P1] * 10 + [Key.P2] * 22 + [Key.P3] * 5,
+        )
+        vote(
+            ev.OpenVote(kind=VoteKind.OPEN, subject=VoteSubject.PROCEDURAL, title="Про перерву", duration_s=0),
+            [Key.YES] * 12 + [Key.NO] * 20,
+        )
+        do(ev.CloseSitting(), 10_000)
+        uid = engine.sitting_uid or journal.sittings()[-1]
+    return uid
