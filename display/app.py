@@ -37,7 +37,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -64,7 +63,7 @@ from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
 from chamber.engine import SteadyClock
 from chamber.journal import Journal
-from display import reasons
+from display import page_filters, reasons
 from display import state as st
 from display.auth import LoginGuard, UserStore, load_secret_key, new_token, same_token
 from display.commands import CommandRunner
@@ -201,7 +200,7 @@ class Archive:
             "number": snap.number,
             "title": snap.title,
             "opened_at_ms": entry.opened_at_ms,
-            "date": datetime.fromtimestamp(entry.opened_at_ms / 1000, UTC).strftime("%Y-%m-%d"),
+            "date": page_filters.kyiv_date(entry.opened_at_ms),  # the day in Kyiv, where the sitting was
             "open": snap.phase.value != "no_sitting",
             "votes": len(snap.results),
             "records": entry.seq,
@@ -337,6 +336,7 @@ def create_app(
         login_limit=login_limit,
     )
     app.extensions["chamber"] = web
+    page_filters.install(app)  # Kyiv local time and the Ukrainian alphabet for the public pages
     _routes(app, socketio, web)
     socketio.on_namespace(HallNamespace("/hall", web))
     socketio.on_namespace(ConsoleNamespace("/console", web))
@@ -494,6 +494,8 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
             "y": y,
             "chair": chair,
             "deputy": None if deputy is None else deputy.id,
+            "name": None if deputy is None else deputy.full_name,  # the page names its deputy without a script
+            "faction": None if deputy is None else deputy.faction,
             "card": deputy.cards[0] if deputy is not None and deputy.cards else None,
         }
 
@@ -535,7 +537,7 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
     @app.get("/public")
     def public_index() -> Response:
         sittings = [web.archive.summary(uid) for uid in reversed(web.archive.sittings())]
-        return page("public_index.html", "public", sittings=sittings)
+        return page("public_index.html", "public", sittings=sittings, deputies=web.chamber.deputies)
 
     @app.get("/public/sitting/<uid>")
     def public_sitting(uid: str) -> Response:

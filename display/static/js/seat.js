@@ -104,20 +104,7 @@
     }
   });
 
-  /** The deputy's name from the public state (the page is rendered with the seat's deputy id only). */
-  async function owner() {
-    try {
-      const state = await (await fetch("/api/state", { cache: "no-store" })).json();
-      const seat = state.seats?.[String(SEAT.id)];
-      const id = seat?.deputy ?? SEAT.deputy;
-      const d = id !== null && id !== undefined ? state.deputies?.[String(id)] : null;
-      if (d) $("seat-owner").textContent = d.faction ? `${d.name} · ${d.faction}` : d.name;
-    } catch (_) {
-      /* the name is a courtesy; the keys work without it */
-    }
-  }
-
-  owner();
+  // the seat's deputy is named by the server in the page itself (no fetch of the whole state for one name)
   poll();
   setInterval(() => {
     if (!document.hidden) poll();
