@@ -350,16 +350,20 @@ def test_the_hall_at_450_seats_during_the_vote_and_at_its_result(live_450: Live,
 
         press_choices(live, plan, sorted(set(plan.present) - plan.early))
         live.execute(ev.CloseVote(), ev.AnnounceResult())
-        # a fresh page: its list starts at page 1 and turns 8 s later, time enough to look and shoot
-        page.reload()
-        check_result(live, page, plan)
+        # a fresh page: its list starts at page 1 and turns 8 s later, time enough to look and shoot (on a
+        # machine so loaded that it turned meanwhile, the page is loaded again: the shot is of page 1)
         pager = page.locator(".names-page")
-        expect(pager).to_have_text(re.compile(r"^сторінка 1 з \d+$"), timeout=WAIT)
-        pages = int(pager.inner_text().rsplit(" ", 1)[1])
-        per_page = page.locator("#side .names-list li").count()
-        assert pages * per_page >= 450 > (pages - 1) * per_page
-        shoot(page, "hall-450-result.png")
-        expect(pager).to_have_text(re.compile(r"^сторінка 1 з "))  # the shot is of page 1
+        for attempt in range(3):
+            page.reload()
+            check_result(live, page, plan)
+            expect(pager).to_have_text(re.compile(r"^сторінка 1 з \d+$"), timeout=WAIT)
+            pages = int(pager.inner_text().rsplit(" ", 1)[1])
+            per_page = page.locator("#side .names-list li").count()
+            assert pages * per_page >= 450 > (pages - 1) * per_page
+            shoot(page, "hall-450-result.png")
+            if pager.inner_text().startswith("сторінка 1 з "):
+                break
+            assert attempt < 2, "the names turned a page before each of three shots"
         assert not errors, errors
     finally:
         ctx.close()
