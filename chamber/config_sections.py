@@ -157,6 +157,7 @@ class CouncilConfig(_Model):
     name: NonBlank
     edrpou: str = ""  # ЄДРПОУ code of the council as a legal entity: 8 digits
     katottg: str = ""  # КАТОТТГ code of the territory: "UA" + 17 digits
+    place: Text = ""  # where the sittings are held, as printed in the protocol's header
     convocation: int = Field(default=8, ge=1)
     composition: int = Field(ge=1)  # загальний склад ради
     head_votes: bool = True
@@ -184,6 +185,7 @@ class CouncilConfig(_Model):
             name=self.name,
             edrpou=self.edrpou,
             katottg=self.katottg,
+            place=self.place,
             convocation=self.convocation,
             composition=self.composition,
             head_votes=self.head_votes,

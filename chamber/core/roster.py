@@ -134,6 +134,9 @@ class Council(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     edrpou: str = ""
     katottg: str = ""
+    # where the council sits («м. Житомир, майдан Святого Михайла, 4/2»): journaled with the roster, so a
+    # protocol rendered years later prints the place of that day ("" in journals from before the field)
+    place: str = ""
     convocation: int = 8
     composition: int
     head_votes: bool = True  # the head presses buttons and the vote counts
