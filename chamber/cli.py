@@ -1,4 +1,4 @@
-"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, users.
+"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, web, users.
 
 Each subcommand is a small function taking the parsed arguments and returning
 the process exit code; heavy imports happen inside them so that
@@ -181,6 +181,10 @@ def _print_replay(check: SittingCheck, as_json: bool) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from chamber.bench import bench_core, bench_engine, bench_journal
 
+    if args.what in ("latency", "fanout"):  # the web's figures (chamber/bench_web.py)
+        from chamber.bench_web import run_from_cli
+
+        return run_from_cli(args)
     if args.what == "bus":
         from chamber.bench_bus import bench_bus
         from chamber.config import STANDARD_BAUD_RATES
@@ -475,19 +479,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("bench", help="benchmarks printing JSON")
-    p.add_argument("what", choices=["core", "bus"], help="core: engine and journal; bus: controller vs simulated lines")
+    p.add_argument(
+        "what",
+        choices=["core", "bus", "latency", "fanout"],
+        help="core: engine and journal; bus: controller vs simulated lines; latency: a press to the hall screen; "
+        "fanout: one controller's patches to many hall screens through Redis and web processes",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--seats", type=int, default=450)
     p.add_argument("--presses", type=int, default=200_000)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--lines", type=int, default=8, help="bus: RS-485 lines")
-    p.add_argument("--baud", type=int, default=115200, help="bus: baud rate of every line")
+    p.add_argument("--lines", type=int, default=8, help="bus, latency: RS-485 lines")
+    p.add_argument("--baud", type=int, default=115200, help="bus, latency: baud rate of every line")
     p.add_argument("--seconds", type=float, default=10.0, help="bus: length of the measured window")
     p.add_argument("--fault-rate", type=float, default=0.0, help="bus: CRC-error and dropped-reply rate per reply")
     p.add_argument(
-        "--sim-procs", type=int, default=2, help="bus: simulator processes, the lines dealt among them (default 2)"
+        "--sim-procs",
+        type=int,
+        default=2,
+        help="bus, latency: simulator processes, the lines dealt among them (default 2)",
     )
     p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
+    p.add_argument("--clients", type=int, default=1000, help="fanout: hall pages (Socket.IO clients)")
+    p.add_argument("--webs", type=int, default=2, help="fanout: web processes (chamber web)")
+    p.add_argument("--client-procs", type=int, default=4, help="fanout: processes the clients are dealt among")
+    p.add_argument("--votes", type=int, default=None, help="latency, fanout: votes measured (default 3, 2)")
+    p.add_argument(
+        "--spread", type=float, default=None, help="latency, fanout: seconds within which every deputy presses"
+    )
     p.add_argument(
         "--dir",
         default=None,
@@ -549,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sim)
 
+    p = sub.add_parser(
+        "web", help="a web process of a scaled-out chamber, [web] message_queue (options: chamber web --help)"
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
     p = sub.add_parser("scan", help="bus diagnostics: which consoles answer, firmware, errors, round-trip times")
     p.add_argument("--config", default=None, help=f"config whose lines and seats to scan (default {DEFAULT_CONFIG})")
     p.add_argument("--line", help="scan only this line (required with --port/--gateway when the config has several)")
@@ -590,6 +614,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hardware_sim.__main__ import main as sim_main
 
         return sim_main(argv[1:])
+    if argv[:1] == ["web"]:  # a web process has its own options and logging (display/web_main.py)
+        from display.web_main import main as web_main
+
+        return web_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,

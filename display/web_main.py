@@ -34,11 +34,15 @@ delivered patch in ``chamber bench fanout`` (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import queue
 import signal
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +68,8 @@ from display.scaleout import (
 
 log = logging.getLogger("display.web_main")
 
-FAST_QUEUES = True
+# CHAMBER_FAST_QUEUES=0 keeps Engine.IO's own queue class (for measuring the two side by side)
+FAST_QUEUES = os.environ.get("CHAMBER_FAST_QUEUES", "1") != "0"
 JOIN_TIMEOUT_S = 10.0  # a closing socket waits this long at most for its writer to send what is queued
 
 
@@ -225,9 +230,37 @@ def run_web(config: Config, *, port: int | None = None, host: str | None = None)
     return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``chamber web --config FILE [--port N] [--host H]`` (also ``python -m display.web_main``)."""
+    from chamber.config import ConfigError, load_config
+
+    parser = argparse.ArgumentParser(
+        prog="chamber web", description="A web process of a scaled-out chamber ([web] message_queue)."
+    )
+    parser.add_argument("--config", default="config.toml", help="the chamber's config.toml (default: config.toml)")
+    parser.add_argument("--port", type=int, default=None, help="port instead of [web] port (several processes)")
+    parser.add_argument("--host", default=None, help="address instead of [web] host")
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error("--port must be 0 … 65535")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "werkzeug"):  # a request line per page and websocket is not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return run_web(config, port=args.port, host=args.host)
+
+
 def _safe_url(url: str) -> str:
     """The URL without a password, for the log."""
     if "@" not in url:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
