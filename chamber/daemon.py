@@ -15,7 +15,9 @@ Unless ``--no-web``, the same process serves the web pages (display.app) on ``[w
 (``--web-port`` overrides the port; 0 picks a free one) once the controller runs, and logs their
 URLs.  A web server that cannot listen (the port taken, a broken session key file) is an error in
 the log, not a stop: the consoles in the hall still vote without it.  It stops first, before the
-engine it submits commands to.
+engine it submits commands to.  With ``[web] message_queue`` the pages are served by ``chamber web``
+processes instead, and this process publishes the states and executes their commands through Redis
+(display.scaleout).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from terminals.transport import SerialTransport, TcpTransport, Transport
 
 if TYPE_CHECKING:  # the web stack is imported only when the web is served
     from display.app import WebServer
+    from display.scaleout import ControllerQueue
 
 log = logging.getLogger("chamber.daemon")
 
@@ -260,6 +263,7 @@ def run(
     signal.signal(signal.SIGINT, on_signal)
     controller: Controller | None = None
     web_server: WebServer | None = None
+    web_queue: ControllerQueue | None = None  # [web] message_queue: web processes serve the pages
     simulator_url: str | None = None
     try:
         if simulate:
@@ -293,7 +297,11 @@ def run(
         if not done.is_set():
             controller = start_controller(config, ports=ports, open_sitting=open_sitting)
             log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
-            if web:
+            if web and config.web.message_queue:
+                from display.scaleout import start_controller_queue
+
+                web_queue = start_controller_queue(controller, config, simulator_url=simulator_url)
+            elif web:
                 web_server = start_web(controller, config, port=web_port, simulator_url=simulator_url)
                 if web_server is not None and demo_login is not None:
                     print(demo_banner(web_server, demo_login, simulated=simulator_url is not None), flush=True)
@@ -305,6 +313,8 @@ def run(
     finally:
         if web_server is not None:  # first: it submits to the engine, which stops next
             web_server.stop()
+        if web_queue is not None:  # the same: it executes the web processes' commands
+            web_queue.stop()
         if controller is not None:
             controller.stop()
             for loop in controller.lines.values():

@@ -257,7 +257,14 @@ class QueuePublisher(Publisher):
         self._failing = False
         super().__init__(source, chamber, self._collect, **kwargs)
         for stream in (self.hall, self.console):
-            stored = load_state(client, stream.namespace)
+            try:
+                stored = load_state(client, stream.namespace)
+            except RedisError as exc:
+                # the web processes see rev 1 after whatever they hold and read the state again
+                log.error(
+                    "scale-out: the stored %s state cannot be read (%s): starting from rev 0", stream.namespace, exc
+                )
+                continue
             if stored is not None:
                 _resume(stream, stored)
                 log.info("scale-out: %s carries on from rev %d", stream.namespace, stream.rev)
@@ -360,15 +367,21 @@ class CommandConsumer:
         self.clock_ms = clock_ms
         self.executed = 0  # commands run through the engine by this process (tests and logs)
         self._current: str | None = None  # the id of the command being run (the consumer is sequential)
+        self._settled = False  # the group exists and what a crash left is settled
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- life cycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Settle what a crash left, then read new commands in a thread of its own."""
-        self._ensure_group()
-        self.recover()
+        """Settle what a crash left, then read new commands in a thread of its own (which does the
+        settling itself, once Redis answers, when it cannot be reached now)."""
+        try:
+            self._ensure_group()
+            self.recover()
+            self._settled = True
+        except RedisError as exc:
+            log.error("scale-out: cannot reach the command stream: %s (retrying every second)", exc)
         self._thread = threading.Thread(target=self._run, name="scaleout-commands", daemon=True)
         self._thread.start()
 
@@ -389,6 +402,16 @@ class CommandConsumer:
 
     def _run(self) -> None:
         failing = False
+        while not self._settled and not self._stop.is_set():  # Redis was not up at the start
+            try:
+                self._ensure_group()
+                self.recover()
+                self._settled = True
+            except RedisError as exc:
+                if not failing:
+                    log.error("scale-out: cannot reach the command stream: %s (retrying every second)", exc)
+                failing = True
+                self._stop.wait(1.0)
         while not self._stop.is_set():
             try:
                 got = self.client.xreadgroup(GROUP, CONSUMER, {COMMANDS: ">"}, count=16, block=READ_BLOCK_MS)
@@ -610,10 +633,13 @@ class ControllerQueue:
         self.simulator_url = simulator_url
 
     def start(self) -> None:
-        if self.simulator_url is not None:
-            self.client.set(SIMULATOR, self.simulator_url)
-        else:
-            self.client.delete(SIMULATOR)
+        try:  # where web processes send a virtual seat's presses (the press API is this machine's loopback)
+            if self.simulator_url is not None:
+                self.client.set(SIMULATOR, self.simulator_url)
+            else:
+                self.client.delete(SIMULATOR)
+        except RedisError as exc:
+            log.error("scale-out: Redis cannot be reached (%s): the pages wait for it, the hall votes on", exc)
         self.consumer.start()
         self.publisher.start()
 
@@ -626,6 +652,45 @@ class ControllerQueue:
         except RedisError:
             pass
         self.client.close()
+
+
+def start_controller_queue(
+    controller: Any, config: Config, *, simulator_url: str | None = None
+) -> ControllerQueue | None:
+    """``chamber run`` with ``[web] message_queue``: publish and take commands through Redis; None (said in
+    the log) when that cannot start — the consoles in the hall vote on without it."""
+    from display.auth import load_secret_key
+    from display.publisher import line_health
+
+    url = config.web.message_queue
+    assert url is not None
+    lines = list(getattr(controller, "lines", {}).values())
+    try:
+        queue = ControllerQueue(
+            controller,
+            config,
+            url,
+            secret=load_secret_key(config.web.secret_key_file),
+            simulator_url=simulator_url,
+            health=(lambda: line_health(lines)) if lines else None,
+        )
+        queue.start()
+    except (OSError, ValueError, RedisError) as exc:
+        log.error("web: the message queue cannot start (%s); the controller runs without the web pages", exc)
+        return None
+    log.info(
+        "web: scaled out through %s: states published, console commands taken from the stream; serve the "
+        "pages with one or more `chamber web --config FILE --port N`",
+        without_password(url),
+    )
+    return queue
+
+
+def without_password(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 # --- the web side: the mirrors ----------------------------------------------------------------------

@@ -64,6 +64,7 @@ from display.scaleout import (
     SharedRevocations,
     Signer,
     connect,
+    without_password,
 )
 
 log = logging.getLogger("display.web_main")
@@ -219,7 +220,7 @@ def run_web(config: Config, *, port: int | None = None, host: str | None = None)
         server.url(""),
         server.url("/console"),
         server.url("/hall"),
-        _safe_url(url),
+        without_password(url),
     )
     try:
         done.wait()
@@ -252,14 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     return run_web(config, port=args.port, host=args.host)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without a password, for the log."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 if __name__ == "__main__":

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import json
+import logging
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +39,7 @@ from chamber.core import events as ev
 from chamber.core.values import Key
 from chamber.engine import Engine
 from chamber.journal import Journal
+from chamber.redis_local import free_port
 from display import state as st
 from display.app import WebServer
 from display.auth import load_secret_key
@@ -50,6 +59,7 @@ from display.scaleout import (
 )
 from display.web_main import ScaledWeb, create_web_app
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 SEATS = 5
 
@@ -567,3 +577,135 @@ def test_redis_and_rediss_urls_are_taken() -> None:
     for url in ("redis://127.0.0.1:6379/0", "rediss://:secret@redis.example.org:6380/2", "redis://[::1]"):
         config = parse_config(config_text(3, extra=f'[web]\nmessage_queue = "{url}"\nsecret_key_file = "k"\n'))
         assert config.web.message_queue == url
+
+
+# --- the commands ------------------------------------------------------------------------------------
+
+
+def _read_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_chamber_run_and_chamber_web_on_one_redis(tmp_path: Path, redis_url: str) -> None:
+    """The real commands: `chamber run` publishes through Redis and serves no pages; two `chamber web`
+    processes serve the same state and take a secretary's command to the one engine."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///var/chamber.db"', 'url = "sqlite:///state/chamber.db"')
+    scaled_web = f'[web]\nmessage_queue = "{redis_url}"\nsecret_key_file = "state/key"\n'
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text.replace("[web]\n", scaled_web, 1), encoding="utf-8")
+    base = [sys.executable, "-m", "chamber.cli"]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        run = subprocess.Popen(
+            [*base, "run", "--config", str(cfg), "--simulate", "--open-sitting"],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        procs.append(run)
+        assert run.stderr is not None
+        log: list[str] = []
+        deadline = time.monotonic() + 60
+        for line in run.stderr:  # the process logs this line once running, or exits
+            log.append(line)
+            if "web: scaled out through" in line:
+                break
+            assert time.monotonic() < deadline, "".join(log)
+        assert "scaled out through" in "".join(log), "".join(log)
+        ports = [free_port(), free_port()]
+        for port in ports:
+            procs.append(
+                subprocess.Popen(
+                    [*base, "web", "--config", str(cfg), "--port", str(port)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    cwd=tmp_path,
+                )
+            )
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url in urls:
+            wait_for(lambda url=url: _up(url), timeout=30, what=f"chamber web on {url}")
+        wait_for(
+            lambda: all(_read_json(u + "/api/state").get("sitting", {}).get("open") for u in urls),
+            timeout=30,
+            what="the open sitting on both web processes",
+        )
+        states = [_read_json(u + "/api/state") for u in urls]
+        assert states[0]["rev"] == states[1]["rev"] and len(states[0]["seats"]) == 43
+        users = subprocess.run(
+            [*base, "users", "add", "anna", "--role", "secretary", "--password-stdin", "--config", str(cfg)],
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert users.returncode == 0, users.stderr
+        loop = Loop()
+        try:
+            cookie, csrf = _log_in_over_http(urls[0])
+            console = Browser(loop, urls[1], "/console", cookie=cookie, auth={"csrf": csrf, "lang": "en"}).connect()
+            reply = console.command({"type": "OpenRegistration"})
+            assert reply["ok"] is True and reply["seq"] > 1, reply
+            wait_for(
+                lambda: _read_json(urls[0] + "/api/state")["phase"] == "registration",
+                timeout=15,
+                what="the registration shown by the other web process",
+            )
+            console.disconnect()
+        finally:
+            loop.close()
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.communicate(timeout=30)  # the controller's log is read to its end: a full pipe would stall it
+    assert [proc.returncode for proc in procs] == [0, 0, 0]
+
+
+def _up(url: str) -> bool:
+    try:
+        return bool(_read_json(url + "/healthz").get("ok"))
+    except OSError:
+        return False
+
+
+def _log_in_over_http(url: str) -> tuple[str, str]:
+    """Log in as a browser does (the form's CSRF token, the session cookie); (cookie, csrf)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(url + "/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None, page[:500]
+    form = urllib.parse.urlencode({"name": "anna", "password": PASSWORD, "csrf_token": token.group(1)}).encode()
+    console = opener.open(url + "/login", data=form, timeout=10).read().decode()  # redirected to /console
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', console)  # the page's own token, as console.js reads it
+    cookie = next(c.value for c in jar if c.name == "chamber_session")
+    assert csrf is not None, console[:2000]
+    return str(cookie), csrf.group(1)
+
+
+def test_a_controller_whose_redis_is_down_runs_on_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from display.scaleout import start_controller_queue
+
+    config = scaled_config(tmp_path, f"redis://127.0.0.1:{free_port()}/0")  # nobody listens there
+    journal = Journal(f"sqlite:///{tmp_path / 'chamber.db'}")
+    engine = Engine(journal)
+    engine.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="display.scaleout"):
+            queue = start_controller_queue(engine, config)
+            assert queue is not None
+            engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Засідання"))
+            queue.publisher.tick()  # a change to publish, and no Redis: said once, not raised
+            queue.publisher.tick()
+            queue.stop()
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("cannot publish to Redis" in m for m in messages) == 1
+        assert any("cannot reach the command stream" in m for m in messages)
+        assert engine.snapshot().phase.value == "idle"  # the chamber itself never waited for Redis
+    finally:
+        engine.stop()
+        journal.close()
