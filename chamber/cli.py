@@ -605,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="no pauses between steps")
     p.add_argument("--bus", action="store_true", help="through simulated consoles on virtual RS-485 lines")
     p.set_defaults(func=cmd_demo)
+    from protocol_export.commands import add_parsers as add_export_parsers  # opendata, chapters (light)
+
+    add_export_parsers(sub, DEFAULT_CONFIG)
     return parser
 
 
