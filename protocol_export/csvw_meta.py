@@ -28,8 +28,9 @@ mechanical translation, one table group for every table written, with these deci
   library) reading the folder's ``csv-metadata.json``: required cells, datatypes, value sets,
   primary keys and foreign keys;
 * ``schema:`` — a strict check driven by the schema files themselves, for what ``csvw`` 4.1 accepts
-  too readily: it matches the header to columns loosely (order and spelling are not enforced), and it
-  takes ``2023-04-09T10:00`` as a ``date`` and ``2023-04-09`` as a ``dateTime``.  Here the header must
+  too readily: it matches the header to columns loosely (order and spelling are not enforced), it
+  takes ``2023-04-09T10:00`` as a ``date``, ``2023-04-09`` as a ``dateTime`` and ``30.0`` as an
+  ``integer``, and any text as an ``anyURI``.  Here the header must
   be the schema's names in the schema's order, every row as long as the header, dates ``yyyy-mm-dd``,
   date-times with seconds and a zone, integers whole numbers, URLs without white space and, when
   absolute, http(s) as the schemas ask, and the file UTF-8 without a byte-order mark.
