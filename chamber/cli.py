@@ -1,4 +1,5 @@
-"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, web, users.
+"""The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, web, users,
+keys init, sign, verify.
 
 Each subcommand is a small function taking the parsed arguments and returning
 the process exit code; heavy imports happen inside them so that
@@ -445,6 +446,55 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from protocol_export.sign_commands import keys_init
+
+    return keys_init(args)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from protocol_export.sign_commands import sign
+
+    return sign(args)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from protocol_export.sign_commands import verify
+
+    return verify(args)
+
+
+def _add_signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """keys init, sign, verify (protocol_export.sign_commands)."""
+    keys = sub.add_parser("keys", help="signing keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("init", help="make a self-signed demo certificate and key; prints the [signing] lines")
+    p.add_argument("--out", default="var/signing", help="directory to write into (default: var/signing)")
+    p.add_argument("--council-name", help="the certificate's organisation (default: [council] name of --config)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file the printed lines are for")
+    p.add_argument("--pkcs12", action="store_true", help="write a PKCS#12 file encrypted with --passphrase-env")
+    p.add_argument("--passphrase-env", default="CHAMBER_SIGNING_PASSPHRASE", help="variable holding the passphrase")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("sign", help="render a sitting's protocol (or a vote's result sheet) from the journal, signed")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file: [signing] certificate, [store] url")
+    p.add_argument("--db", help="database URL (overrides the config)")
+    p.add_argument("--sitting", required=True, help="sitting uid (journal verify lists them)")
+    p.add_argument("--vote", type=int, help="sign this vote's one-page result sheet instead of the protocol")
+    p.add_argument("--out", required=True, help="the signed PDF to write")
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("verify", help="check a signed PDF: signatures and, given the store, the journal it came from")
+    p.add_argument("file", help="the signed PDF")
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--db", help="database URL: re-render the document from this journal and compare")
+    store.add_argument("--config", help="config file whose [store] to compare with")
+    p.add_argument("--trust", action="append", default=[], metavar="CERT", help="trust anchor (PEM/DER); repeatable")
+    p.add_argument("--require-trust", action="store_true", help="an untrusted certificate is a problem (exit 1)")
+    p.set_defaults(func=cmd_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chamber", description="Council-chamber voting system")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
@@ -605,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="no pauses between steps")
     p.add_argument("--bus", action="store_true", help="through simulated consoles on virtual RS-485 lines")
     p.set_defaults(func=cmd_demo)
+
+    _add_signing_parsers(sub)
     from protocol_export.commands import add_parsers as add_export_parsers  # opendata, chapters (light)
 
     add_export_parsers(sub, DEFAULT_CONFIG)

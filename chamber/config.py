@@ -19,8 +19,8 @@ If anything is wrong, :class:`ConfigError` is raised carrying *all* problems, on
 indexes count from 0 in file order).  TOML syntax errors and unreadable files are reported the same way.
 
 Relative paths in the file (an SQLite store URL, the web secret key file, the signing certificate and
-key) are resolved against the directory of the config file, so the daemon behaves the same whatever
-its working directory.  ``Config.roster()`` converts the validated file into the immutable core
+key or PKCS#12 file) are resolved against the directory of the config file, so the daemon behaves the
+same whatever its working directory.  ``Config.roster()`` converts the validated file into the immutable core
 structs (:class:`chamber.core.roster.Roster`) a sitting is opened with; ``Config.source`` is the file
 it was loaded from.  The same cross-checks also run when a :class:`Config` is built directly with
 ``Config.model_validate``.
@@ -396,6 +396,7 @@ def parse_config(text: str, path: str = "<config>") -> Config:
                 update={
                     "certificate": _resolve_file(config.signing.certificate, base_dir),
                     "key": _resolve_file(config.signing.key, base_dir),
+                    "pkcs12": _resolve_file(config.signing.pkcs12, base_dir),
                 }
             ),
         }

@@ -454,10 +454,12 @@ class StoreConfig(_Model):
 
 
 class SigningConfig(_Model):
-    """``[signing]``: the certificate protocols are signed with; empty: signing is disabled."""
+    """``[signing]``: the certificate protocols are signed with, as a PEM/DER certificate and key or as
+    one PKCS#12 file; empty: signing is disabled.  protocol_export.keys loads them."""
 
     certificate: Text = ""
     key: Text = ""
+    pkcs12: Text = ""  # a .p12/.pfx file holding both (how trust service providers hand keys out)
     passphrase_env: str = ""  # name of the environment variable holding the key's passphrase
 
     @field_validator("passphrase_env")
@@ -469,10 +471,12 @@ class SigningConfig(_Model):
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> Self:
+        if self.pkcs12 and (self.certificate or self.key):
+            raise ValueError('give either "pkcs12" or "certificate" and "key", not both')
         if bool(self.certificate) != bool(self.key):
             raise ValueError('give both "certificate" and "key", or neither (signing disabled)')
         return self
 
     @property
     def enabled(self) -> bool:
-        return bool(self.certificate)
+        return bool(self.certificate or self.pkcs12)
