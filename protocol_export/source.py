@@ -10,7 +10,12 @@ does), and keeps what the documents need:
 * the roster as journaled in ``OpenSitting`` (names, factions, roles, cards: the config of the day,
   not today's config file, so a protocol rendered next year says what the hall had);
 * the effects worth a line in the protocol, with their times: alerts (a card at a second seat,
-  consoles offline, a press without a card ...) and refused presses;
+  consoles offline, a press without a card ...) and refused presses (with the deputy whose card was
+  in that seat, if any);
+* what the snapshot does not keep but the journal holds: when each deputy registered in each round
+  (``registrations``), who took part in each secret vote (``secret_ballots``: the deputies whose
+  ``SecretBallotCast`` records were accepted; the records carry no choice, so neither does this) and
+  the legal basis a vote was opened with (``legal_bases``);
 * the journal's own coordinates: the sequence range and the head ``SEQ:HASH`` each document carries.
 
 Nothing here reads a clock or the config file: the same journal gives the same ``SittingDoc``, so the
@@ -19,12 +24,14 @@ documents made from it are reproducible byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from chamber.chain import Head
 from chamber.core import events as ev
-from chamber.core.effects import Alert, Rejected
+from chamber.core.effects import Alert, ChoiceAccepted, Registered, Rejected
 from chamber.core.events import decode_input
+from chamber.core.phases import Phase
 from chamber.core.roster import Roster
 from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
@@ -42,6 +49,19 @@ class Timed:
     at_ms: int
     seq: int
     effect: Alert | Rejected
+    deputy: int | None = None  # a refusal: whose card was in the seat (an alert names its own)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A deputy registered in a round: first time only (a second press of the key changes nothing)."""
+
+    round: int  # RegistrationRound.number
+    deputy: int
+    at_ms: int
+    seq: int
+    seat: int | None  # None: registered by the secretary (``RegisterDeputy``)
+    reason: str = ""  # the secretary's reason for a manual registration
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,9 @@ class SittingDoc:
     first_seq: int
     last_seq: int
     head: Head  # the last record: printed on every document, checkable with journal verify --expect-head
+    registrations: tuple[Registration, ...] = ()
+    secret_ballots: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # vote -> deputies, sorted
+    legal_bases: Mapping[int, str] = field(default_factory=dict)  # vote -> legal basis, where one was given
 
     @property
     def head_text(self) -> str:
@@ -90,6 +113,9 @@ def load_sitting(journal: Journal, uid: str) -> SittingDoc:
     roster: Roster | None = None
     number, title = 0, ""
     opened_at = closed_at = None
+    registrations: dict[tuple[int, int], Registration] = {}
+    ballots: dict[int, set[int]] = {}
+    bases: dict[int, str] = {}
     for rec in check.records:
         try:
             event = decode_input(rec.payload)
@@ -101,11 +127,26 @@ def load_sitting(journal: Journal, uid: str) -> SittingDoc:
         refused = bool(effects) and type(effects[0]) is Rejected
         if isinstance(event, ev.CloseSitting) and not refused:
             closed_at = rec.at_ms
+        vote = sitting.vote
         for effect in effects:
-            if type(effect) is Alert:
+            if isinstance(effect, Alert):
                 alerts.append(Timed(rec.at_ms, rec.seq, effect))
-            elif type(effect) is Rejected and isinstance(event, ev.SEAT_EVENTS) and effect.reason not in _NOT_NEWS:
-                refusals.append(Timed(rec.at_ms, rec.seq, effect))
+            elif isinstance(effect, Rejected):
+                if isinstance(event, ev.SEAT_EVENTS) and effect.reason not in _NOT_NEWS:
+                    seat = sitting.seats.get(effect.seat) if effect.seat is not None else None
+                    refusals.append(Timed(rec.at_ms, rec.seq, effect, seat.deputy if seat else None))
+            elif isinstance(effect, Registered) and isinstance(event, ev.KeyPressed | ev.RegisterDeputy):
+                # a card put back in relights a registration made before (Registered again): not news
+                key = (len(sitting.rounds) + 1, effect.deputy)  # the open round's number
+                if sitting.phase is Phase.REGISTRATION and key not in registrations:
+                    reason = event.reason if isinstance(event, ev.RegisterDeputy) else ""
+                    registrations[key] = Registration(key[0], effect.deputy, rec.at_ms, rec.seq, effect.seat, reason)
+            elif isinstance(effect, ChoiceAccepted) and isinstance(event, ev.SecretBallotCast) and vote is not None:
+                deputy = sitting.seats[event.seat].deputy
+                if deputy is not None:
+                    ballots.setdefault(vote.number, set()).add(deputy)
+        if isinstance(event, ev.OpenVote) and not refused and vote is not None and event.legal_basis.strip():
+            bases[vote.number] = event.legal_basis
     if roster is None or opened_at is None:
         raise SourceError(f"sitting {uid}: the journal holds no opening of the sitting")
     head = check.head
@@ -123,4 +164,7 @@ def load_sitting(journal: Journal, uid: str) -> SittingDoc:
         first_seq=check.records[0].seq,
         last_seq=check.records[-1].seq,
         head=head,
+        registrations=tuple(sorted(registrations.values(), key=lambda r: (r.round, r.at_ms, r.seq, r.deputy))),
+        secret_ballots={number: tuple(sorted(deputies)) for number, deputies in sorted(ballots.items())},
+        legal_bases=bases,
     )

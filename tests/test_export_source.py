@@ -48,6 +48,27 @@ def test_the_sitting_as_the_documents_see_it(journaled: tuple[str, str, Path]) -
     assert len(doc.snapshot.speeches) == 2
 
 
+def test_what_the_snapshot_does_not_keep(journaled: tuple[str, str, Path]) -> None:
+    """Registration times, who took part in a secret vote and a vote's legal basis come from the journal."""
+    url, uid, _ = journaled
+    with Journal(url, create=False) as journal:
+        doc = load_sitting(journal, uid)
+    (first,) = doc.snapshot.rounds
+    marks = [m for m in doc.registrations if m.round == first.number]
+    assert sorted(m.deputy for m in marks) == list(first.registered)  # one mark per deputy, the first press
+    assert all(first.opened_at <= m.at_ms <= first.closed_at for m in marks)
+    manual = [m for m in marks if m.seat is None]
+    assert [(m.deputy, m.reason) for m in manual] == list(first.manual) == [(manual[0].deputy, "несправний пульт")]
+    assert all(m.seat is not None and not m.reason for m in marks if m not in manual)
+    secret = next(r for r in doc.snapshot.results if r.kind is VoteKind.SECRET)
+    voters = doc.secret_ballots[secret.number]
+    assert len(voters) == sum(secret.counts) == 37 and set(voters) <= set(first.registered)
+    assert list(doc.secret_ballots) == [secret.number]  # no other vote is secret
+    assert doc.legal_bases == {secret.number: "ч. 1 ст. 50 Закону «Про місцеве самоврядування в Україні»"}
+    no_card = next(t for t in doc.refusals if t.effect.reason == "no_card")
+    assert no_card.deputy is None  # nobody's card was in that seat
+
+
 def test_a_tampered_journal_backs_no_document(journaled: tuple[str, str, Path], tmp_path: Path) -> None:
     url, uid, path = journaled
     copy = tmp_path / "copy.db"
