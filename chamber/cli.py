@@ -1,5 +1,5 @@
 """The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, web, users,
-keys init, sign, verify.
+keys init, sign, verify, protocol, sheet.
 
 Each subcommand is a small function taking the parsed arguments and returning
 the process exit code; heavy imports happen inside them so that
@@ -660,6 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     from protocol_export.commands import add_parsers as add_export_parsers  # opendata, chapters (light)
 
     add_export_parsers(sub, DEFAULT_CONFIG)
+    from protocol_export.pdf_commands import add_parsers as add_pdf_parsers  # protocol, sheet (light)
+
+    add_pdf_parsers(sub, DEFAULT_CONFIG)
     return parser
 
 
