@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
+from typing import cast
 
 from cryptography import x509
 from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
@@ -43,7 +44,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from chamber.chain import parse_head
+from chamber.chain import Head, SittingCheck, parse_head
 from chamber.journal import Journal
 from protocol_export import signing
 from protocol_export.keys import describe, is_demo, is_self_signed, notice_for
@@ -345,8 +346,41 @@ def _differences(signed: bytes, fresh: bytes, ref: DocumentRef, journal: Journal
     return lines
 
 
+class _JournalUpTo:
+    """The journal as it stood when a document was made: the sitting's records up to the document's head.
+
+    ``load_sitting`` reads a journal through ``check`` alone; this answers it with the records after
+    the head left out, so a result sheet signed while the sitting went on is compared with what the
+    journal said then, not with a later state it never claimed."""
+
+    def __init__(self, journal: Journal, last_seq: int) -> None:
+        self._journal, self._last_seq = journal, last_seq
+
+    def check(self, sitting: str, expect_head: Head | None = None) -> SittingCheck:
+        full = self._journal.check(sitting, expect_head)
+        return SittingCheck(sitting, full.problems, [r for r in full.records if r.seq <= self._last_seq])
+
+
+def _growth(journal: Journal, ref: DocumentRef) -> tuple[list[int], str]:
+    """The seqs recorded after the document's head and the sitting's head now, if its intact chain holds
+    the document's head; else nothing after it (the comparison then names what differs)."""
+    try:
+        head = parse_head(ref.head)
+    except ValueError:
+        return [], ref.head
+    check = journal.check(ref.sitting)
+    if (
+        check.problems
+        or check.head is None
+        or not any(r.seq == head.seq and r.hash == head.hash for r in check.records)
+    ):
+        return [], ref.head
+    return [r.seq for r in check.records if head.seq is not None and r.seq > head.seq], str(check.head)
+
+
 def compare_with_journal(result: Verification, journal: Journal, render: Renderer | None = None) -> None:
-    """Re-render the signed document from ``journal`` and add what differs to ``result``."""
+    """Re-render the signed document from ``journal`` (as it stood at the document's head) and add
+    what differs to ``result``."""
     ref = result.document
     if not result.signed_document or result.chamber_signer is None:
         result.problems.append("journal: no signed rendered document to compare")
@@ -354,21 +388,37 @@ def compare_with_journal(result: Verification, journal: Journal, render: Rendere
     if ref is None:
         result.problems.append("journal: the signed document names no sitting (/ChamberSitting): not the chamber's")
         return
+    after, now = _growth(journal, ref)
+    # load_sitting reads through check() alone, which _JournalUpTo answers
+    then = cast(Journal, _JournalUpTo(journal, after[0] - 1)) if after else journal
     try:
-        doc = load_sitting(journal, ref.sitting)
+        doc = load_sitting(then, ref.sitting)
         signing.check_vote(doc, ref.vote)
     except (SourceError, signing.SigningError) as exc:
         result.problems.append(f"journal: {exc}")
         return
     fresh = (render or signing.default_renderer)(doc, ref.vote, notice_for(result.chamber_signer))
     what = "protocol" if ref.vote is None else f"result sheet of vote {ref.vote}"
-    if fresh == result.signed_document:
-        result.journal.append(
-            f"the signed {what} equals the one rendered from the journal now "
-            f"(sitting {ref.sitting}, records {ref.seq_range}, head {ref.head})"
-        )
+    upto = "up to its head" if after else "now"
+    if fresh != result.signed_document:
+        differences = _differences(result.signed_document, fresh, ref, journal)
+        result.journal.append(f"the signed {what} differs from the one rendered from the journal {upto}:")
+        result.journal += [f"  {line}" for line in differences]
+        result.problems.append(f"journal: the signed {what} differs from the journal ({differences[0]})")
         return
-    differences = _differences(result.signed_document, fresh, ref, journal)
-    result.journal.append(f"the signed {what} differs from the one rendered from the journal now:")
-    result.journal += [f"  {line}" for line in differences]
-    result.problems.append(f"journal: the signed {what} differs from the journal ({differences[0]})")
+    result.journal.append(
+        f"the signed {what} equals the one rendered from the journal {upto} "
+        f"(sitting {ref.sitting}, records {ref.seq_range}, head {ref.head})"
+    )
+    if not after:
+        return
+    added = f"seq {after[0]}" if len(after) == 1 else f"seq {after[0]}-{after[-1]}"
+    result.journal.append(f"head: signed {ref.head}, journal now {now}: {len(after)} record(s) after it ({added})")
+    if doc.closed_at_ms is not None:
+        # nothing belongs to a sitting after its close: the journal was added to after the fact
+        result.problems.append(
+            f"journal: {len(after)} record(s) added to sitting {ref.sitting} after it was closed and this {what} "
+            f"was made ({added}): head signed {ref.head}, journal now {now}"
+        )
+    else:
+        result.journal.append("the sitting went on after the document was made: the records after it are not in it")

@@ -9,13 +9,15 @@ signature rather than the layout runs on both.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography import x509
@@ -31,7 +33,7 @@ from chamber.config import load_config
 from chamber.config_sections import SigningConfig
 from chamber.core import events as ev
 from chamber.journal import Journal
-from protocol_export import keys, signing
+from protocol_export import keys, signing, verify
 from protocol_export.source import SittingDoc, load_sitting
 from protocol_export.verify import check_signatures, compare_with_journal
 
@@ -263,20 +265,47 @@ def test_a_second_signature_keeps_the_first_valid(signed: bytes, tmp_path: Path)
     assert any("changed after this signature" in p for p in result.problems), result.problems
 
 
-def _append_page_change(pdf: bytes) -> bytes:
-    """An incremental update that gives the first page new content (what a forger would do)."""
+def _change_first_page(writer: Any) -> None:
+    """Give the first page new content in ``writer``'s pending update (what a forger would do)."""
     from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    page_ref = writer.root["/Pages"]["/Kids"].raw_get(0)
-    page = page_ref.get_object()
+    page = writer.root["/Pages"]["/Kids"].raw_get(0).get_object()
     stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 100 Td (Za: 99) Tj ET")
     page["/Contents"] = writer.add_object(stream)
     writer.update_container(page)
+
+
+def _append_page_change(pdf: bytes) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    _change_first_page(writer)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def test_the_signed_revision_must_be_the_rendered_document_and_a_signature(
+    doc: SittingDoc, demo: keys.Identity, render: Renderer
+) -> None:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    rendered = render(doc, None, keys.DEMO_NOTICE)
+    # a change slipped into the signature's own revision: pyHanko's checks of later revisions miss it
+    writer = IncrementalPdfFileWriter(io.BytesIO(rendered))
+    _change_first_page(writer)
+    meta = signers.PdfSignatureMetadata(field_name="Sig", subfilter=signing.SigSeedSubFilter.PADES)
+    slipped = signers.sign_pdf(writer, meta, signer=signing._signer(demo)).getvalue()
+    result = check_signatures(slipped)
+    assert result.signatures[0].intact and not result.ok
+    assert any(re.fullmatch(r"revision 1 changes object [0-9]+ \(/Contents\)", p) for p in result.problems), (
+        result.problems
+    )
+    # a change in a revision of its own before the signature: the signature signs two revisions
+    result = check_signatures(signing.sign_pdf(_append_page_change(rendered), demo))
+    assert result.signatures[0].intact and not result.ok
+    assert any("signs 2 revisions, not a rendered document alone" in p for p in result.problems), result.problems
 
 
 # --------------------------------------------------------------------------- verify against the journal
@@ -308,10 +337,57 @@ def test_verify_names_the_head_when_the_sitting_got_another_record(
     text = "\n".join(result.journal)
     new_head = f"{doc.last_seq + 1}:"
     assert f"head: signed {doc.head_text}, journal now {new_head}" in text, text
-    assert (
-        f"sequence range: signed {doc.first_seq}-{doc.last_seq}, journal now {doc.first_seq}-{doc.last_seq + 1}" in text
+    assert f"1 record(s) after it (seq {doc.last_seq + 1})" in text
+    # the document itself is what the journal said at its head; what is wrong is the journal's growth
+    assert "equals the one rendered from the journal up to its head" in text
+    (problem,) = result.problems
+    assert "added to sitting" in problem and "after it was closed" in problem and f"journal now {new_head}" in problem
+
+
+def test_a_sheet_signed_during_the_sitting_verifies_after_it(
+    journaled: tuple[str, str], demo: keys.Identity, render: Renderer
+) -> None:
+    url, uid = journaled
+    with Journal(url, create=False) as journal:
+        last = journal.last_record(uid)
+        assert last is not None  # the CloseSitting record: before it the sitting was still open
+        then = load_sitting(cast(Journal, verify._JournalUpTo(journal, last.seq - 1)), uid)
+        assert then.closed_at_ms is None
+        sheet = signing.render_signed(then, demo, vote=2, render=render)
+        result = check_signatures(sheet)
+        compare_with_journal(result, journal, render)
+    assert result.ok, result.problems
+    assert result.document is not None and result.document.vote == 2
+    assert "the sitting went on after the document was made" in "\n".join(result.journal)
+
+
+def test_verify_names_the_lines_that_differ(signed: bytes, journaled: tuple[str, str], render: Renderer) -> None:
+    def renamed(doc: SittingDoc, vote: int | None, notice: str | None) -> bytes:  # as if the title had changed
+        return render(dataclasses.replace(doc, title="Тринадцята сесія, позачергове засідання"), vote, notice)
+
+    url, _ = journaled
+    result = check_signatures(signed)
+    with Journal(url, create=False) as journal:
+        compare_with_journal(result, journal, renamed)
+    assert not result.ok
+    text = "\n".join(result.journal)
+    assert re.search(r"page 1, line [0-9]+: signed «.*Дванадцята сесія.*», journal now «.*Тринадцята сесія.*»", text), (
+        text
     )
-    assert "page 1" in text  # the text differs where the head is printed
+
+
+def test_verify_refuses_a_journal_that_fails_its_chain(
+    signed: bytes, journaled: tuple[str, str], tmp_path: Path
+) -> None:
+    url, _ = journaled
+    copy = tmp_path / "tampered.db"
+    shutil.copyfile(url.removeprefix("sqlite:///"), copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE journal SET at_ms = at_ms + 1 WHERE seq = 5")
+    result = check_signatures(signed)
+    with Journal(f"sqlite:///{copy}", create=False) as journal:
+        compare_with_journal(result, journal, small_render)
+    assert any("fails verification" in p for p in result.problems), result.problems
 
 
 # --------------------------------------------------------------------------- PKCS#12 and passphrases
