@@ -246,7 +246,9 @@ def _wrong_passphrase(config: SigningConfig, where: str, exc: Exception) -> Sign
         )
     if "password" in text or "decrypt" in text or "mac" in text:
         via = f" (from ${config.passphrase_env})" if config.passphrase_env else ""
-        return SigningSetupError(f"signing.{where}: wrong passphrase{via}: the key cannot be decrypted")
+        # PKCS#12 cannot tell a wrong passphrase from a damaged file: say both
+        damaged = ", or the file is not PKCS#12" if where == "pkcs12" else ""
+        return SigningSetupError(f"signing.{where}: wrong passphrase{via}: the key cannot be decrypted{damaged}")
     return SigningSetupError(f"signing.{where}: not a key this program can read: {exc}")
 
 

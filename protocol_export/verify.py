@@ -255,7 +255,9 @@ def check_signatures(
 ) -> Verification:
     """Every signature of the PDF ``data``; UnreadablePdf if it is not a PDF."""
     try:
-        reader = PdfFileReader(BytesIO(data), strict=False)
+        # strict, as pyHanko's own validator: it refuses hybrid-reference files, where a reader and a
+        # validator may see different objects (the "shadow attacks" on PDF signatures)
+        reader = PdfFileReader(BytesIO(data), strict=True)
         revisions = reader.xrefs.total_revisions
         signatures = sorted(reader.embedded_signatures, key=lambda s: s.signed_revision)
     except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:

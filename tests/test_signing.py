@@ -174,6 +174,21 @@ def test_keys_init_writes_a_demo_certificate_and_prints_the_config_lines(
     assert x509.load_pem_x509_certificate(cert.read_bytes()) == certificate
 
 
+def test_keys_init_pkcs12(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "p12"
+    monkeypatch.delenv("CHAMBER_SIGNING_PASSPHRASE", raising=False)
+    assert main(["keys", "init", "--pkcs12", "--out", str(out), "--council-name", "Рада"]) == 2
+    assert "$CHAMBER_SIGNING_PASSPHRASE, which is not set" in capsys.readouterr().err
+    monkeypatch.setenv("CHAMBER_SIGNING_PASSPHRASE", "гасло")
+    assert main(["keys", "init", "--pkcs12", "--out", str(out), "--council-name", "Рада"]) == 0
+    printed = capsys.readouterr().out
+    p12 = out / "demo.p12"
+    assert p12.stat().st_mode & 0o777 == 0o600 and not (out / "demo-key.pem").exists()
+    assert f'pkcs12 = "{p12}"' in printed and 'passphrase_env = "CHAMBER_SIGNING_PASSPHRASE"' in printed
+    identity = keys.load_identity(SigningConfig(pkcs12=str(p12), passphrase_env="CHAMBER_SIGNING_PASSPHRASE"))
+    assert keys.is_demo(identity.certificate)
+
+
 # --------------------------------------------------------------------------- signing and pyHanko
 
 
