@@ -12,7 +12,8 @@ Identifiers (each stable: the same journal always gives the same ones)
   * the council ``{ЄДРПОУ}``; the convocation ``{ЄДРПОУ}-{convocation}``; the session (the sitting's
     number is the session's: «12 сесія») ``{ЄДРПОУ}-{convocation}-{number}``;
   * a motion (agenda item) ``{date}-{item number}``, as the schemas suggest («2024-09-04-1»), and a
-    vote held outside any agenda item is a motion of its own, ``{date}-v{vote number}``;
+    vote held outside any agenda item is a motion of its own, ``{date}-v{vote number}``, number 0,
+    decided by that vote;
   * a vote event ``{date}-v{vote number}`` (votes are numbered within the sitting).
   Two sittings of one council on one day would share a date: the schemas' suggested scheme assumes
   there are none, and so does this one.
