@@ -6,19 +6,21 @@ Three files, for every deputy of the roster as journaled (the head too), ids as 
 * ``deputies.csv`` — one row per deputy: ``voterId, voterName, faction, role``, then attendance
   (``registrationRounds`` held, ``registered`` in how many, ``registeredManually`` by the secretary)
   and votes (``namedVotes`` held, ``tookPart``, ``votedFor``, ``votedAgainst``, ``abstained``,
-  ``didNotVote``, ``absent``).  ``tookPart`` is «За» + «Проти» + «Утримався»; a rating vote's choice
-  of a proposal counts as «За», as everywhere in the open data;
+  ``didNotVote``, ``absent``), then ``secretBallots``: the secret votes the deputy took part in (the
+  journal knows who cast a ballot, never what it was).  ``tookPart`` is «За» + «Проти» +
+  «Утримався» of the named votes; a rating vote's choice of a proposal counts as «За», as everywhere
+  in the open data;
 * ``deputy-votes.csv`` — one row per deputy per named vote: ``voterId, voterName, voteUid,
   voteNumber, motionUid, title, voteResult, result, proposal`` (``result`` is the deputy's «За» …
   «Відсутній», ``voteResult`` the vote's «Прийнято» / «Не прийнято» / «Не голосували»);
-* ``deputies.json`` — the same per deputy, with each registration round (registered or not, and the
-  reason of a manual registration) and each named vote, under ``meta`` naming the sitting and the
-  journal head.
+* ``deputies.json`` — the same per deputy, with each registration round (registered or not, when,
+  and the reason of a manual registration), each named vote and the uids of the secret votes taken
+  part in, under ``meta`` naming the sitting and the journal head.
 
-Only named votes (roll-call and rating) are a deputy's record: a secret vote never links a deputy to a
-choice and an open vote publishes counts only.  A cancelled vote is listed (its ``voteResult`` is «Не
-голосували») but not counted in the totals: it decided nothing.  A deputy who may not vote (the head
-where the council's rules say so) has no votes.
+Only named votes (roll-call and rating) have a deputy's choice: a secret vote never links a deputy to
+a choice (only taking part is recorded) and an open vote publishes counts only.  A cancelled vote is
+listed (its ``voteResult`` is «Не голосували») but not counted in the totals: it decided nothing.  A
+deputy who may not vote (the head where the council's rules say so) has no votes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ SUMMARY_COLUMNS = (
     "abstained",
     "didNotVote",
     "absent",
+    "secretBallots",
 )
 VOTE_COLUMNS = (
     "voterId",
@@ -86,7 +89,14 @@ def _totals(facts: Facts, deputy: Deputy) -> dict[str, int]:
         "abstained": counted.count(Outcome.ABSTAIN),
         "didNotVote": counted.count(Outcome.DID_NOT_VOTE),
         "absent": counted.count(Outcome.ABSENT),
+        "secretBallots": len(_secret_votes(facts, deputy)),
     }
+
+
+def _secret_votes(facts: Facts, deputy: Deputy) -> list[VoteResult]:
+    """The secret votes (not cancelled) in which ``deputy`` cast a ballot."""
+    ballots = facts.doc.secret_ballots
+    return [v for v in facts.votes if v.cancelled is None and deputy.id in ballots.get(v.number, ())]
 
 
 def _proposal(line: VoteLine) -> str:
@@ -124,6 +134,7 @@ def vote_rows(facts: Facts) -> list[tuple[str | int, ...]]:
 
 def deputies_json(facts: Facts) -> dict[str, object]:
     doc = facts.doc
+    registered_at = {(r.round, r.deputy): utc_datetime(r.at_ms) for r in doc.registrations}
     people = []
     for d in doc.roster.deputies:
         registrations = [
@@ -131,6 +142,7 @@ def deputies_json(facts: Facts) -> dict[str, object]:
                 "round": r.number,
                 "opened_at": utc_datetime(r.opened_at),
                 "registered": d.id in r.registered,
+                "registered_at": registered_at.get((r.number, d.id)),
                 "manual_reason": next((why for who, why in r.manual if who == d.id), None),
             }
             for r in doc.snapshot.rounds
@@ -157,6 +169,7 @@ def deputies_json(facts: Facts) -> dict[str, object]:
                 "totals": _totals(facts, d),
                 "registrations": registrations,
                 "votes": votes,
+                "secret_ballots": [facts.vote_uid(v) for v in _secret_votes(facts, d)],
             }
         )
     return {

@@ -384,8 +384,9 @@ def test_deputies_records(folder: Path) -> None:
     assert len(summary) == 43
     head = summary[present[0].open_data_id]
     assert (head["role"], head["registered"], head["namedVotes"], head["votedFor"]) == ("міський голова", "1", "4", "4")
+    assert head["secretBallots"] == "1"  # took part in the secret election: the 37 who pressed
     gone = summary[absent.open_data_id]
-    assert (gone["registered"], gone["tookPart"], gone["absent"]) == ("0", "0", "4")
+    assert (gone["registered"], gone["tookPart"], gone["absent"], gone["secretBallots"]) == ("0", "0", "4", "0")
     manual = summary[present[-1].open_data_id]  # registered by the secretary, pressed nothing
     assert (manual["registered"], manual["registeredManually"], manual["didNotVote"]) == ("1", "1", "4")
     lines = [r for r in rows(folder / "deputy-votes.csv") if r["voterId"] == present[0].open_data_id]
@@ -394,7 +395,10 @@ def test_deputies_records(folder: Path) -> None:
     assert lines[4]["proposal"] == "15 грудня"
     people = json.loads((folder / "deputies.json").read_text(encoding="utf-8"))["deputies"]
     by_id = {p["id"]: p for p in people}
-    assert by_id[present[-1].open_data_id]["registrations"][0]["manual_reason"] == "несправний пульт"
+    manual_round = by_id[present[-1].open_data_id]["registrations"][0]
+    assert manual_round["manual_reason"] == "несправний пульт" and manual_round["registered_at"].endswith("Z")
+    assert by_id[absent.open_data_id]["registrations"][0]["registered_at"] is None
+    assert by_id[present[0].open_data_id]["secret_ballots"] == ["2025-12-02-v5"]
     for p in people:
         assert {k: str(v) for k, v in p["totals"].items()} == {
             k: v for k, v in summary[p["id"]].items() if k in p["totals"]
