@@ -386,6 +386,7 @@ def bench_fanout(
     spread_s: float = 1.5,
     seed: int = 1,
     fast_queues: bool = True,
+    green: bool = False,
 ) -> dict[str, Any]:
     """Patches from the controller through Redis and the web processes to ``clients`` hall pages."""
     from chamber.config import load_config
@@ -426,7 +427,7 @@ def bench_fanout(
             ports = [free_port() for _ in range(webs)]
             env = dict(os.environ, CHAMBER_FAST_QUEUES="1" if fast_queues else "0")
             for n, port in enumerate(ports):
-                workers.append(_web_process(cfg_path, port, tmp, f"web{n}", env))
+                workers.append(_web_process(cfg_path, port, tmp, f"web{n}", env, green=green))
             urls = [f"http://127.0.0.1:{port}" for port in ports]
             for url in urls:
                 _wait(_healthy_check(url), 30, f"the web process on {url}")
@@ -480,7 +481,8 @@ def bench_fanout(
         "seats": seats,
         "webs": webs,
         "client_procs": len(per_proc),
-        "fast_queues": fast_queues,
+        "gevent": green,
+        "fast_queues": fast_queues and not green,
         "updates": len(revs),
         "updates_per_s": round(len(revs) / window_s, 1) if window_s else None,
         "window_s": round(window_s, 2),
@@ -513,10 +515,10 @@ def _time_emits(queue: Any, emitted: dict[int, float]) -> None:
     manager.emit = timed
 
 
-def _web_process(cfg_path: Path, port: int, tmp: Path, name: str, env: dict[str, str]) -> Worker:
+def _web_process(cfg_path: Path, port: int, tmp: Path, name: str, env: dict[str, str], *, green: bool) -> Worker:
     """``chamber web`` itself, as an operator starts it."""
     command = (sys.executable, "-m", "chamber.cli", "web")
-    args = ["--config", str(cfg_path), "--port", str(port)]
+    args = ["--config", str(cfg_path), "--port", str(port), *(["--gevent"] if green else [])]
     return Worker(args, tmp, name, command=command, talks=False, env=env)
 
 

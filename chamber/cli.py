@@ -673,6 +673,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sim_main(argv[1:])
     if argv[:1] == ["web"]:  # a web process has its own options and logging (display/web_main.py)
+        if "--gevent" in argv[1:]:  # before the web stack is imported: see display/web_main.py, «--gevent»
+            try:
+                from gevent import monkey
+
+                monkey.patch_all()
+            except ImportError:
+                pass  # web_main says what is missing
         from display.web_main import main as web_main
 
         return web_main(argv[1:])

@@ -22,6 +22,18 @@ Every web process must sign sessions with the same key (``[web] secret_key_file`
 check requires with a message queue) and the proxy in front must keep each browser on one process
 (Socket.IO starts with long-polling: nginx ``ip_hash``, or any sticky sessions).
 
+``--gevent``
+-----------
+In the threading mode every websocket costs three OS threads (Werkzeug's handler, simple-websocket's
+reader, Engine.IO's writer), and every patch wakes each connection's writer: on a two-core virtual
+machine that was ~0.1 ms of CPU per delivered patch.  ``chamber web --gevent`` has the ``chamber``
+command patch the standard library with gevent (``gevent.monkey.patch_all()``) before anything of the
+web stack is imported, so the same app, the same threading code and Werkzeug's server run on
+greenlets: about a third of the CPU per delivery (docs/BENCHMARKS.md).  It is for web processes only:
+they have no serial lines (the controller never patches; gevent's cooperative reads would deadlock
+pyserial's line loops, see docs/web-protocol.md).  An argon2 log-in check then holds the process for
+its ~50 ms, as it is CPU work without a switch.
+
 Engine.IO's per-connection queues
 ---------------------------------
 In the threading mode every websocket has a writer thread fed through a ``queue.Queue``, whose
@@ -131,6 +143,15 @@ class ScaledWeb:
         self.journal.close()
 
 
+def green() -> bool:
+    """True when gevent has patched this process (``chamber web --gevent``)."""
+    if "gevent" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("socket") and monkey.is_module_patched("threading"))
+
+
 def create_web_app(
     config: Config,
     url: str,
@@ -150,7 +171,7 @@ def create_web_app(
     client = connect(url)
     server = socketio.server
     assert server is not None
-    if fast_queues:
+    if fast_queues and not green():  # on greenlets a queue is gevent's, and a wake-up costs no thread switch
         server.eio._async = {**server.eio._async, "queue": FastQueue}
     manager = MirrorManager(url, client)
     server.manager = manager
@@ -216,11 +237,12 @@ def run_web(config: Config, *, port: int | None = None, host: str | None = None)
         return 2
     server.start()
     log.info(
-        "web process on %s (console %s, hall %s), message queue %s",
+        "web process on %s (console %s, hall %s), message queue %s%s",
         server.url(""),
         server.url("/console"),
         server.url("/hall"),
         without_password(url),
+        ", on gevent" if green() else "",
     )
     try:
         done.wait()
@@ -241,7 +263,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default="config.toml", help="the chamber's config.toml (default: config.toml)")
     parser.add_argument("--port", type=int, default=None, help="port instead of [web] port (several processes)")
     parser.add_argument("--host", default=None, help="address instead of [web] host")
+    parser.add_argument(
+        "--gevent", action="store_true", help="serve on gevent's greenlets (needs the gevent package; see above)"
+    )
     args = parser.parse_args(argv)
+    if args.gevent and not green():
+        print(
+            "chamber web --gevent: gevent has not patched this process (it is not installed, or this was not "
+            "started as `chamber web`: the patch must come before the web stack is imported)",
+            file=sys.stderr,
+        )
+        return 2
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.error("--port must be 0 … 65535")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookiejar
+import importlib.util
 import json
 import logging
 import re
@@ -587,7 +588,24 @@ def _read_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def test_chamber_run_and_chamber_web_on_one_redis(tmp_path: Path, redis_url: str) -> None:
+def _gevent_installed() -> bool:
+    return importlib.util.find_spec("gevent") is not None
+
+
+@pytest.mark.parametrize(
+    "green",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.skipif(
+                not _gevent_installed(), reason="chamber web --gevent needs the optional gevent package"
+            ),
+        ),
+    ],
+    ids=["threads", "gevent"],
+)
+def test_chamber_run_and_chamber_web_on_one_redis(tmp_path: Path, redis_url: str, green: bool) -> None:
     """The real commands: `chamber run` publishes through Redis and serves no pages; two `chamber web`
     processes serve the same state and take a secretary's command to the one engine."""
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
@@ -618,7 +636,7 @@ def test_chamber_run_and_chamber_web_on_one_redis(tmp_path: Path, redis_url: str
         for port in ports:
             procs.append(
                 subprocess.Popen(
-                    [*base, "web", "--config", str(cfg), "--port", str(port)],
+                    [*base, "web", "--config", str(cfg), "--port", str(port), *(["--gevent"] if green else [])],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     cwd=tmp_path,
