@@ -77,7 +77,7 @@ def keys_init(args: argparse.Namespace) -> int:
         else:
             keys.write_demo_identity(identity, out, force=args.force)
     except FileExistsError as exc:
-        return _err(f"chamber keys init: {exc.args[0]} exists (--force replaces it)")
+        return _err(f"chamber keys init: {exc.filename or exc.args[0]} exists (--force replaces it)")
     except OSError as exc:
         return _err(f"chamber keys init: cannot write into {out}: {exc.strerror or exc}")
     until = identity.certificate.not_valid_after_utc.date().isoformat()

@@ -15,11 +15,14 @@ How it works:
    revision changes no page content (pyHanko's difference analysis only looks at revisions *after* a
    signed one, so it cannot vouch for this).
 3. :func:`compare_with_journal` reads the sitting named in revision 0's information dictionary from
-   the journal, renders the same document again (the notice line chosen for the signer's certificate,
-   as at signing) and compares bytes: the renderer is reproducible, so equal bytes mean the signed
-   document says exactly what the journal says.  When they differ it names what: the sitting, the
-   sequence range, the head (and what the journal holds beyond the signed head, as ``journal verify
-   --expect-head`` would say), then the text page by page (pypdf), quoting the first differing lines.
+   the journal as it stood at the document's head (a result sheet signed mid-sitting is compared with
+   the records it was made from, not with the later ones), renders the same document again (the
+   notice line chosen for the signer's certificate, as at signing) and compares bytes: the renderer is
+   reproducible, so equal bytes mean the signed document says exactly what the journal says.  When
+   they differ it names what: the head, the sequence range (and what the journal holds beyond the
+   signed head, as ``journal verify --expect-head`` would say), then the text page by page (pypdf),
+   quoting the first differing lines.  Records after the head of a closed sitting's document are a
+   problem: nothing belongs to a sitting after its close.
 """
 
 from __future__ import annotations
@@ -38,10 +41,10 @@ from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from chamber.chain import Head, SittingCheck, parse_head
@@ -133,16 +136,18 @@ def _trust_note(cert: x509.Certificate, trusted: bool) -> str:
     return "no (no path to a trust anchor: give the issuing CA's certificate with --trust)"
 
 
-def _later_changes(sig: EmbeddedPdfSignature, status: object, signature_fields: set[str]) -> tuple[str, list[str]]:
-    level = getattr(status, "modification_level", None)
-    diff = getattr(status, "diff_result", None)
+def _later_changes(
+    sig: EmbeddedPdfSignature, status: PdfSignatureStatus, signature_fields: set[str]
+) -> tuple[str, list[str]]:
+    """What the revisions after ``sig``'s changed, in words, and the problems among them."""
+    level, diff = status.modification_level, status.diff_result
     if level is None:
         return f"cannot be judged ({diff})", [f"{sig.field_name}: later revisions cannot be judged: {diff}"]
     if level == ModificationLevel.NONE:
         return "none", []
     if level == ModificationLevel.LTA_UPDATES:
         return "validation data only (certificates, revocation information, time stamps)", []
-    changed = set(getattr(diff, "changed_form_fields", ()) or ())
+    changed = set(diff.changed_form_fields) if isinstance(diff, DiffResult) else set()
     if level == ModificationLevel.FORM_FILLING and changed <= signature_fields:
         return "further signatures only", []
     what = ", ".join(sorted(changed)) or level.name.lower()
