@@ -234,14 +234,6 @@ def closing(doc: SittingDoc) -> list[Flowable]:
         Spacer(1, 12 * mm),
     ]
     signer = f"Головуючий _______________________ {head.full_name}" if head else "Головуючий _______________________"
-    # the signatures never stand alone on a page of their own
-    out.append(
-        KeepTogether(
-            [
-                para(signer),
-                Spacer(1, 10 * mm),
-                para("Секретар ради _______________________ ________________________"),
-            ]
-        )
-    )
-    return out
+    out += [para(signer), Spacer(1, 10 * mm), para("Секретар ради _______________________ ________________________")]
+    # the signatures stay on the page that names the journal they sign for, never on one of their own
+    return [KeepTogether(out)]
