@@ -42,7 +42,8 @@ from protocol_export import fonts, words
 
 PAGE_W, PAGE_H = A4
 LEFT, RIGHT, TOP, BOTTOM = 25 * mm, 15 * mm, 14 * mm, 20 * mm  # the left margin is the binding's
-NOTICE_ROOM = 15 * mm  # the notice box and the gap under it
+NOTICE_BOX_MIN = 12 * mm  # the notice's box: room for two lines, taller for a longer notice
+NOTICE_GAP = 3 * mm  # between the notice's box and the text
 WIDTH = PAGE_W - LEFT - RIGHT  # of the text block
 FOOTER_SIZE = 8  # pt: the footer is read to verify the document, so not smaller than the tables
 HASH_SHOWN = 16  # hex digits of the head in the footer (the full head is in the text and the metadata)
@@ -164,7 +165,7 @@ def _furniture(canvas: Canvas, stamp: Stamp, number: int, total: int) -> None:
     canvas.saveState()
     if stamp.notice:
         box_top = PAGE_H - TOP
-        box_h = NOTICE_ROOM - 3 * mm
+        box_h = notice_room(stamp.notice) - NOTICE_GAP
         canvas.setStrokeColor(_NOTICE.textColor)
         canvas.setLineWidth(1.2)
         canvas.rect(LEFT, box_top - box_h, WIDTH, box_h, stroke=1, fill=0)
@@ -186,7 +187,15 @@ def _furniture(canvas: Canvas, stamp: Stamp, number: int, total: int) -> None:
 
 def frame_height(notice: str | None) -> float:
     """The height of a page's text block (less with a notice across the top)."""
-    return float(PAGE_H - TOP - BOTTOM - (NOTICE_ROOM if notice else 0))
+    return float(PAGE_H - TOP - BOTTOM - notice_room(notice))
+
+
+def notice_room(notice: str | None) -> float:
+    """How much of the page's top the notice takes: its box, grown to the notice's lines, and a gap."""
+    if not notice:
+        return 0.0
+    _, height = Paragraph(escape(notice), _NOTICE).wrap(WIDTH - 6 * mm, PAGE_H)
+    return float(max(NOTICE_BOX_MIN, height + 4 * mm) + NOTICE_GAP)
 
 
 def escape(text: str) -> str:
@@ -197,7 +206,7 @@ def escape(text: str) -> str:
 def build(story: list[Flowable], stamp: Stamp) -> bytes:
     """Lay out ``story`` on A4 pages with the furniture above and return the PDF."""
     fonts.register()
-    top = TOP + (NOTICE_ROOM if stamp.notice else 0)
+    top = TOP + notice_room(stamp.notice)
     out = io.BytesIO()
     doc = BaseDocTemplate(
         out,
