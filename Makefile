@@ -5,8 +5,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # Debian packages the tests start for real: PostgreSQL, mbpoll (a third-party Modbus master), Chromium
 # (the browser tests drive /usr/bin/chromium through Playwright: `playwright install` is never run),
-# redis-server (the Socket.IO message queue) and poppler-utils (pdftotext/pdffonts read the protocols).
-APT_PKGS := postgresql mbpoll chromium redis-server poppler-utils
+# redis-server (the Socket.IO message queue), poppler-utils (pdftotext/pdffonts read the protocols) and
+# libportaudio2 (the speech recorder's ALSA capture, tested on ALSA's null device: no sound card needed).
+APT_PKGS := postgresql mbpoll chromium redis-server poppler-utils libportaudio2
 
 .PHONY: demo test lint types pytest venv sysdeps bench clean
 

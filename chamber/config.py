@@ -1,4 +1,4 @@
-"""config.toml: the council, its deputies, seats, RS-485 lines, rules, web, store and signing.
+"""config.toml: the council, its deputies, seats, RS-485 lines, rules, web, store, signing and recording.
 
 How it works
 ------------
@@ -19,11 +19,11 @@ If anything is wrong, :class:`ConfigError` is raised carrying *all* problems, on
 indexes count from 0 in file order).  TOML syntax errors and unreadable files are reported the same way.
 
 Relative paths in the file (an SQLite store URL, the web secret key file, the signing certificate and
-key or PKCS#12 file) are resolved against the directory of the config file, so the daemon behaves the
-same whatever its working directory.  ``Config.roster()`` converts the validated file into the immutable core
-structs (:class:`chamber.core.roster.Roster`) a sitting is opened with; ``Config.source`` is the file
-it was loaded from.  The same cross-checks also run when a :class:`Config` is built directly with
-``Config.model_validate``.
+key or PKCS#12 file, the recordings' directory) are resolved against the directory of the config file,
+so the daemon behaves the same whatever its working directory.  ``Config.roster()`` converts the
+validated file into the immutable core structs (:class:`chamber.core.roster.Roster`) a sitting is
+opened with; ``Config.source`` is the file it was loaded from.  The same cross-checks also run when a
+:class:`Config` is built directly with ``Config.model_validate``.
 
 Layout: the section models live in :mod:`chamber.config_sections` and the cross-checks in
 :mod:`chamber.config_checks`; this module is the public entry (:func:`load_config`,
@@ -51,6 +51,7 @@ from chamber.config_sections import (
     CouncilConfig,
     DeputyConfig,
     LineConfig,
+    RecordingConfig,
     RulesConfig,
     SeatConfig,
     SigningConfig,
@@ -71,6 +72,7 @@ __all__ = [
     "CouncilConfig",
     "DeputyConfig",
     "LineConfig",
+    "RecordingConfig",
     "RulesConfig",
     "SeatConfig",
     "SigningConfig",
@@ -116,6 +118,7 @@ class Config(_Model):
     web: WebConfig = WebConfig()
     store: StoreConfig = StoreConfig()
     signing: SigningConfig = SigningConfig()
+    recording: RecordingConfig = RecordingConfig()
 
     _source: str = PrivateAttr(default="<config>")
 
@@ -276,9 +279,10 @@ _TABLES: dict[str, type[_Model]] = {
     "web": WebConfig,
     "store": StoreConfig,
     "signing": SigningConfig,
+    "recording": RecordingConfig,
 }
 _ARRAYS: dict[str, type[_Model]] = {"deputies": DeputyConfig, "seats": SeatConfig, "lines": LineConfig}
-_SECTION_ORDER = ("council", "lines", "seats", "deputies", "rules", "web", "store", "signing")
+_SECTION_ORDER = ("council", "lines", "seats", "deputies", "rules", "web", "store", "signing", "recording")
 
 
 def _validate(model: type[_Model], value: object, prefix: tuple[str | int, ...], problems: list[_Problem]) -> Any:
@@ -398,6 +402,9 @@ def parse_config(text: str, path: str = "<config>") -> Config:
                     "key": _resolve_file(config.signing.key, base_dir),
                     "pkcs12": _resolve_file(config.signing.pkcs12, base_dir),
                 }
+            ),
+            "recording": config.recording.model_copy(
+                update={"directory": _resolve_file(config.recording.directory, base_dir)}
             ),
         }
     )

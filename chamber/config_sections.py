@@ -1,5 +1,6 @@
 """The section models of config.toml: ``[council]``, ``[[deputies]]``, ``[[seats]]``, ``[[lines]]``,
-``[rules]`` (with its thresholds and speech limits), ``[web]``, ``[store]`` and ``[signing]``.
+``[rules]`` (with its thresholds and speech limits), ``[web]``, ``[store]``, ``[signing]`` and
+``[recording]``.
 
 How it works
 ------------
@@ -27,7 +28,7 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chamber.core.roster import Council, Deputy, Rules, Seat, text_problem, unshowable
 from chamber.core.threshold import Threshold
@@ -38,6 +39,7 @@ __all__ = [
     "CouncilConfig",
     "DeputyConfig",
     "LineConfig",
+    "RecordingConfig",
     "RulesConfig",
     "SeatConfig",
     "SigningConfig",
@@ -480,3 +482,32 @@ class SigningConfig(_Model):
     @property
     def enabled(self) -> bool:
         return bool(self.certificate or self.pkcs12)
+
+
+# the sample rates Ogg Opus takes (libsndfile refuses any other)
+OPUS_SAMPLERATES = (8000, 12000, 16000, 24000, 48000)
+
+
+class RecordingConfig(_Model):
+    """``[recording]``: one audio file per speech, cut by the speech log from the hall mixer's line out
+    (protocol_export.recording); off unless ``enabled``."""
+
+    enabled: bool = False
+    source: Literal["alsa", "generated"] = "alsa"  # generated: a test tone, to try it without a sound card
+    device: NonBlank = "default"  # the ALSA device: "default", "hw:1,0" or part of its name
+    format: Literal["opus", "vorbis", "flac"] = "opus"
+    samplerate: int = Field(default=48000, ge=8000, le=192000)
+    channels: int = Field(default=1, ge=1, le=2)
+    pre_roll_s: float = Field(default=0.5, ge=0, le=5)  # sound kept from before the microphone came on
+    directory: NonBlank = "var/recordings"  # relative paths: against the config file's directory
+
+    @field_validator("samplerate")
+    @classmethod
+    def _rate_fits_format(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("format") == "opus" and value not in OPUS_SAMPLERATES:
+            rates = ", ".join(map(str, OPUS_SAMPLERATES[:-1])) + f" or {OPUS_SAMPLERATES[-1]}"
+            raise ValueError(
+                f'format "opus" takes a sample rate of {rates} Hz, got {value} (ALSA converts the device\'s rate; '
+                'or choose format "vorbis" or "flac")'
+            )
+        return value

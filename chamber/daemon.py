@@ -9,7 +9,9 @@ simulated chamber.  Every ``HEALTH_EVERY_S`` it logs one line per RS-485 line
 (consoles answering, median cycle, errors by kind, seats offline, microphone
 units not answering), and the totals once more when it stops.  SIGTERM or
 SIGINT stops it cleanly: the lines stop after their current transaction, the
-engine finishes its queue, the journal closes.
+engine finishes its queue, the journal closes.  With ``[recording] enabled`` the
+speech recorder (protocol_export.recording) listens on its own thread and
+finishes its files after the engine stops.
 
 Unless ``--no-web``, the same process serves the web pages (display.app) on ``[web] host:port``
 (``--web-port`` overrides the port; 0 picks a free one) once the controller runs, and logs their
@@ -42,9 +44,10 @@ from terminals.line import LineLoop
 from terminals.links import ConsoleLink
 from terminals.transport import SerialTransport, TcpTransport, Transport
 
-if TYPE_CHECKING:  # the web stack is imported only when the web is served
+if TYPE_CHECKING:  # the web stack is imported only when the web is served, the recorder when it records
     from display.app import WebServer
     from display.scaleout import ControllerQueue
+    from protocol_export.recording import Recorder
 
 log = logging.getLogger("chamber.daemon")
 
@@ -81,11 +84,14 @@ class Controller:
     engine: Engine
     journal: Journal
     lines: dict[str, LineLoop] = field(default_factory=dict)
+    recorder: Recorder | None = None  # [recording] enabled: the speech recorder
 
     def stop(self) -> None:
         for line in self.lines.values():
             line.stop()
         self.engine.stop()
+        if self.recorder is not None:  # after the engine: the last speeches' ends are in its queue
+            self.recorder.stop()
         self.journal.close()
 
 
@@ -163,6 +169,10 @@ def start_controller(
     try:
         controller.lines = build_lines(config, engine.submit, ports)
         engine.subscribe(router(config, controller.lines))
+        if config.recording.enabled:  # subscribed before the engine starts: a resumed speech is recorded too
+            from protocol_export.recording import start_recording
+
+            controller.recorder = start_recording(config, engine)
         engine.start()
         for line in controller.lines.values():
             line.start()

@@ -103,6 +103,9 @@ class Engine:
         self._snapshot_at = 0
         self._dirty = False
         self.journal_failures = 0
+        #: The journal sequence number of the input being handed to the subscribers (None when it is not
+        #: journaled, or for the outputs a resumed sitting starts with); read it only from a subscriber.
+        self.current_seq: int | None = None
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -161,8 +164,14 @@ class Engine:
         self._thread = None
 
     def subscribe(self, fn: Subscriber) -> None:
-        """``fn(input, effects)`` runs on the engine thread: it must only hand work on."""
+        """``fn(input, effects)`` runs on the engine thread: it must only hand work on.  It may read the
+        sitting (``self.sitting``, just after this input) and ``current_seq`` there, and nowhere else."""
         self._subscribers.append(fn)
+
+    def time_ms(self) -> int:
+        """The engine's clock now (ms), as the next input would be stamped; any thread may read it, it
+        moves nothing (an adapter that timestamps what it hears, e.g. the speech recorder, uses it)."""
+        return self._time()
 
     # --- producers ---------------------------------------------------------------------------------
 
@@ -273,7 +282,9 @@ class Engine:
                     sealed.append(ev.SecretTallySealed(vote=effect.vote, counts=effect.counts))
                 elif type(effect) is Rejected:
                     log.info("rejected %s: %s (%s)", effect.input, effect.reason, effect.detail)
+            self.current_seq = seq
             self._fan_out(form, effects)
+            self.current_seq = None
             fut.set_result(Outcome(event, effects, seq))
         if opening and sitting.phase is Phase.NO_SITTING:  # refused (a bad title): no sitting opened
             self.sitting_uid = None
