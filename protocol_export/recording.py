@@ -54,6 +54,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,7 @@ if TYPE_CHECKING:
     from chamber.config import Config
     from chamber.core import events as ev
     from chamber.core.effects import Effect
-    from chamber.engine import Engine
+    from chamber.engine import Engine, Subscriber
     from protocol_export.recording_files import Encoder
 
 __all__ = [
@@ -144,7 +145,7 @@ class _Flush:
 Message = SpeechStarted | SpeechEnded | _Flush | None  # None: stop
 
 
-def engine_subscriber(engine: Engine, post: Any) -> Any:
+def engine_subscriber(engine: Engine, post: Callable[[Message], None]) -> Subscriber:
     """The engine subscriber that turns microphones into messages for ``post`` (see the module
     docstring).  It runs on the engine's thread and reads the sitting there, as subscribers may."""
     names: dict[int, str] = {}
