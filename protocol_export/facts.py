@@ -50,11 +50,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from chamber.core.roster import Council, Deputy
 from chamber.core.values import Outcome, Role, SpeechKind, VoteKind, VoteSubject
-from chamber.core.voting import VoteResult
+from chamber.core.voting import NamedChoice, VoteResult
 from chamber.journal import Journal
 from protocol_export.source import SittingDoc, load_sitting
 from protocol_export.timeline import ItemSpan, item_spans
@@ -189,15 +190,37 @@ class Facts:
     def session_uid(self) -> str:
         return f"{self.convocation_uid}-{self.doc.number}"
 
-    @property
+    # The lookups below are indexed once per Facts (cached_property writes the instance's __dict__, which a
+    # frozen dataclass allows): the records of 450 deputies over 100 votes asked them ~10^5 times each,
+    # and a linear search every time made the open data of such a sitting take seconds.
+
+    @cached_property
     def votes(self) -> tuple[VoteResult, ...]:
         return tuple(sorted(self.doc.snapshot.results, key=lambda v: v.number))
 
+    @cached_property
+    def _deputies(self) -> dict[int, Deputy]:
+        return {d.id: d for d in reversed(self.doc.roster.deputies)}  # the first of an id, as a search finds
+
+    @cached_property
+    def _motion_of_vote(self) -> dict[int, Motion]:
+        found: dict[int, Motion] = {}
+        for m in self.motions:
+            for v in m.votes:
+                found.setdefault(v.number, m)  # the first motion holding the vote, as a search finds
+        return found
+
+    @cached_property
+    def choices_by_deputy(self) -> dict[int, list[tuple[VoteResult, NamedChoice]]]:
+        """Every named choice of each deputy, in vote order (the votes' per-name order within one)."""
+        found: dict[int, list[tuple[VoteResult, NamedChoice]]] = {}
+        for v in self.votes:
+            for c in v.per_name:
+                found.setdefault(c.deputy, []).append((v, c))
+        return found
+
     def deputy(self, deputy_id: int) -> Deputy:
-        for d in self.doc.roster.deputies:
-            if d.id == deputy_id:
-                return d
-        raise KeyError(deputy_id)
+        return self._deputies[deputy_id]
 
     def voter_id(self, deputy_id: int) -> str:
         return voter_id(self.council, self.deputy(deputy_id))
@@ -206,10 +229,7 @@ class Facts:
         return f"{self.date}-v{vote.number}"
 
     def motion_of(self, vote: VoteResult) -> Motion:
-        for m in self.motions:
-            if any(v.number == vote.number for v in m.votes):
-                return m
-        raise KeyError(vote.number)
+        return self._motion_of_vote[vote.number]
 
     def vote_result(self, vote: VoteResult) -> str:
         if vote.cancelled is not None:

@@ -14,6 +14,7 @@ or title breaks onto a second line instead of running into the next column.  Tex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -70,10 +71,15 @@ def rich(markup: str, style: ParagraphStyle = BODY) -> Paragraph:
 Cell = object
 
 
+@lru_cache(maxsize=16384)  # the same names and choices fill every vote's table: measured once each
+def _width(text: str, font: str, size: float) -> float:
+    return float(stringWidth(text, font, size))
+
+
 def cell(text: str, width: float, *, bold: bool = False, size: float = CELL_SIZE) -> Cell:
     """``text`` as it fits a column ``width`` pt wide: itself, or a Paragraph that wraps."""
     font = fonts.COND_BOLD if bold else fonts.COND
-    if "\n" not in text and stringWidth(text, font, size) <= width - 2 * CELL_PAD - 0.5:
+    if "\n" not in text and _width(text, font, size) <= width - 2 * CELL_PAD - 0.5:
         return text
     style = CELL_BOLD if bold else CELL
     if size != style.fontSize:

@@ -71,7 +71,7 @@ class VoteLine:
 
 
 def _named_votes(facts: Facts, deputy: Deputy) -> list[VoteLine]:
-    return [VoteLine(v, c) for v in facts.votes for c in v.per_name if c.deputy == deputy.id]
+    return [VoteLine(v, c) for v, c in facts.choices_by_deputy.get(deputy.id, ())]
 
 
 def _totals(facts: Facts, deputy: Deputy) -> dict[str, int]:
