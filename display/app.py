@@ -68,6 +68,7 @@ from display import state as st
 from display.auth import LoginGuard, UserStore, load_secret_key, new_token, same_token
 from display.commands import CommandRunner
 from display.publisher import Publisher, line_health
+from protocol_export import site_files  # light: the renderer and pyHanko are imported when a file is made
 
 try:
     from display.i18n import STRINGS
@@ -244,6 +245,12 @@ class Web:
         engine.subscribe(self.publisher.on_effects)
         self.runner = CommandRunner(engine, config, self.chamber, self.publisher.alerts)
         self.archive = Archive(engine.journal)
+        # the sittings' PDFs and open data for /public/files/...: made from the journal, kept by head
+        self.files = site_files.FileCache(
+            engine.journal,
+            identity=lambda: _signing_identity(config),
+            location=config.council.place or config.council.name,
+        )
         self.sockets: dict[str, Identity] = {}  # /console connection sid -> who
         self.revoked: set[str] = set()  # session ids logged out (a copied cookie must not live on)
         self.lock = threading.Lock()
@@ -539,6 +546,30 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
         sittings = [web.archive.summary(uid) for uid in reversed(web.archive.sittings())]
         return page("public_index.html", "public", sittings=sittings, deputies=web.chamber.deputies)
 
+    def documents() -> st.JSON:
+        """What the sitting and vote pages say of the documents (the same as ``chamber publish``'s)."""
+        return {"signed": web.files.signed, "opendata": site_files.opendata_names()}
+
+    @app.get("/public/files/<uid>/<path:name>")
+    def public_file(uid: str, name: str) -> Response:
+        """A sitting's protocol, result sheets and open data (protocol_export.site_files), rendered
+        from the journal as it stands and kept while its head stays."""
+        if uid not in web.archive.sittings():
+            abort(404)
+        from protocol_export.source import SourceError
+
+        try:
+            data = web.files.get(uid, name)
+        except SourceError as exc:  # a journal that fails verification backs no document
+            log.error("public files: %s", exc)
+            abort(409)
+        if data is None:
+            abort(404)
+        resp = make_response(data)
+        resp.headers["Content-Type"] = site_files.mime_of(name)
+        resp.headers["Content-Disposition"] = f'inline; filename="{name.rsplit("/", 1)[-1]}"'
+        return resp
+
     @app.get("/public/sitting/<uid>")
     def public_sitting(uid: str) -> Response:
         if uid not in web.archive.sittings():
@@ -563,6 +594,7 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
                 for r in snap.rounds
             ],
             deputies=web.chamber.deputies,
+            documents=documents(),
         )
 
     @app.get("/public/vote/<uid>/<int:number>")
@@ -586,6 +618,7 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
             vote=vote,
             names=names,
             deputies=web.chamber.deputies,
+            documents=documents(),
         )
 
     @app.get("/public/deputy/<int:deputy_id>")
@@ -613,6 +646,20 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
             record=record,
             attendance={"rounds": rounds, "registered": registered},
         )
+
+
+def _signing_identity(config: Config) -> Any:
+    """The [signing] identity the public PDFs are signed with; None (unsigned, and the pages say so)
+    when none is configured or it cannot be loaded (logged: the pages go on without signatures)."""
+    if not config.signing.enabled:
+        return None
+    from protocol_export.keys import SigningSetupError, load_identity
+
+    try:
+        return load_identity(config.signing)
+    except SigningSetupError as exc:
+        log.error("public files: not signed: %s", exc)
+        return None
 
 
 def _simulator(web: Web, method: str, path: str, body: st.JSON | None = None) -> Any:

@@ -350,6 +350,14 @@ _UK: dict[str, str] = {
     "record_note": (
         "Лише поіменні та рейтингові голосування; результати відкритих і таємних голосувань не називають прізвищ."
     ),
+    # --- the documents of a sitting (protocol_export.site_files): /public/files/... and chamber publish
+    "documents": "Документи",
+    "protocol_pdf": "Протокол засідання (PDF)",
+    "result_sheet_pdf": "Результати голосування (PDF)",
+    "open_data": "Відкриті дані",
+    "signed_note": "з електронним підписом",
+    "unsigned_note": "без електронного підпису",
+    "documents_so_far": "Засідання триває: документи складено з журналу на цю хвилину.",
 }
 
 _EN: dict[str, str] = {
@@ -690,6 +698,14 @@ _EN: dict[str, str] = {
     "result_col": "Decision",
     "no_record": "No roll-call votes yet.",
     "record_note": "Roll-call and rating votes only; open and secret votes name nobody.",
+    # --- the documents of a sitting
+    "documents": "Documents",
+    "protocol_pdf": "Protocol of the sitting (PDF)",
+    "result_sheet_pdf": "Result sheet (PDF)",
+    "open_data": "Open data",
+    "signed_note": "electronically signed",
+    "unsigned_note": "not electronically signed",
+    "documents_so_far": "The sitting is in progress: the documents show the journal as it stands now.",
 }
 
 STRINGS: dict[str, dict[str, str]] = {"uk": _UK, "en": _EN}

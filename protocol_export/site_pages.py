@@ -1,0 +1,267 @@
+"""The public pages of the web app rendered into files: same templates, same look, relative links.
+
+How it works:
+
+* The templates are the web app's own (display/templates: ``public_index.html``, ``public_sitting.html``,
+  ``public_vote.html``, ``public_deputy.html``), rendered by the Jinja environment of a bare
+  ``Flask("display")`` with the filters of display.page_filters installed: the same loader, autoescape
+  and filters as ``create_app``, without a request, an engine or a config.
+* The contexts are built here as display/app.py's ``/public`` routes build theirs — ``summary_of`` as
+  ``Archive.summary``, the votes as ``display.state.result_dict``, the deputies in the shape of
+  ``display.state.chamber_of`` — but from the ``SittingDoc`` (protocol_export.source): the journal
+  alone, the roster as journaled when the sitting opened, not today's config file.  A test renders the
+  web app's page and this one from one journal and compares them.
+* Links: the templates write site paths (``/public/vote/<uid>/<n>``, ``/static/css/public.css``) and
+  ``?lang=en``.  :func:`relink` turns each into a relative link to the file the static site has for it
+  (:func:`site_path`), so the folder works wherever it is uploaded and opened from disk.  A site path
+  with no file is an error (:class:`SiteError`), not a dead link: a template that grows a new link must
+  grow its place in the site here too.  Ukrainian pages are at the root, English ones under ``en/``;
+  ``?lang=en`` links a page to its counterpart; ``static/`` and ``files/`` are shared.
+* Nothing reads a clock: the same journal gives the same pages, byte for byte.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from flask import Flask
+from jinja2 import Environment
+
+from chamber.core.phases import Phase
+from chamber.core.roster import Roster
+from chamber.core.voting import VoteResult
+from display import page_filters
+from display import state as st
+from display.i18n import STRINGS
+from protocol_export.source import SittingDoc
+
+LANGS = ("uk", "en")  # as display/app.py: Ukrainian first
+LANG_DIR = {"uk": "", "en": "en/"}
+
+JSON = dict[str, Any]
+
+#: A sitting uid that can be a folder name (the engine's are ``20251202-0123456789ab``).
+SAFE_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+_Route = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+_PAGE_ROUTES: tuple[_Route, ...] = (
+    (re.compile(r"/public/?"), lambda m: "index.html"),
+    (re.compile(r"/public/sitting/([^/?#]+)"), lambda m: f"sitting/{m[1]}/index.html"),
+    (re.compile(r"/public/vote/([^/?#]+)/([0-9]+)"), lambda m: f"vote/{m[1]}/{m[2]}.html"),
+    (re.compile(r"/public/deputy/([0-9]+)"), lambda m: f"deputy/{m[1]}.html"),
+)
+_SHARED_ROUTES: tuple[_Route, ...] = (
+    (re.compile(r"/public/files/(.+)"), lambda m: f"files/{m[1]}"),
+    (re.compile(r"/static/(.+)"), lambda m: f"static/{m[1]}"),
+)
+_LINK = re.compile(r'(\s(?:href|src)=")([^"]*)(")')
+
+
+class SiteError(Exception):
+    """The site cannot be made as asked: a link with no file behind it, a uid that is no folder name."""
+
+
+# --------------------------------------------------------------------------- where each page lives
+
+
+def page_path(kind: str, lang: str = "uk", *args: object) -> str:
+    """The file of a page: ``page_path("vote", "en", uid, 3)`` -> ``en/vote/UID/3.html``."""
+    paths = {
+        "index": "index.html",
+        "sitting": "sitting/{}/index.html",
+        "vote": "vote/{}/{}.html",
+        "deputy": "deputy/{}.html",
+    }
+    return LANG_DIR[lang] + paths[kind].format(*args)
+
+
+def site_path(href: str, lang: str) -> str | None:
+    """The site file (relative to the site's root) a web path of the public pages stands for, in the
+    page's language ``lang``; None for a link that is not a site path (``data:``, ``#``, another host)."""
+    if not href.startswith("/") or href.startswith("//"):
+        return None
+    for pattern, target in _SHARED_ROUTES:
+        match = pattern.fullmatch(href)
+        if match:
+            return target(match)
+    for pattern, target in _PAGE_ROUTES:
+        match = pattern.fullmatch(href)
+        if match:
+            return LANG_DIR[lang] + target(match)
+    raise SiteError(f"the static site has no file for the link {href!r}")
+
+
+def counterpart(path: str, lang: str) -> str:
+    """The same page in language ``lang``: ``vote/U/3.html`` <-> ``en/vote/U/3.html``."""
+    for prefix in LANG_DIR.values():
+        if prefix and path.startswith(prefix):
+            path = path[len(prefix) :]
+            break
+    return LANG_DIR[lang] + path
+
+
+def relink(html: str, path: str, lang: str) -> str:
+    """``html`` of the page at ``path`` (in ``lang``) with every site link made relative to it."""
+    here = posixpath.dirname(path) or "."
+
+    def one(match: re.Match[str]) -> str:
+        href = match[2]
+        asked = re.fullmatch(r"\?lang=(uk|en)", href)
+        if asked:
+            target: str | None = counterpart(path, asked[1])
+        elif href.startswith("?"):
+            raise SiteError(f"{path}: a static page has no query: {href!r}")
+        else:
+            target = site_path(href, lang)
+        if target is None:
+            return match[0]
+        return f"{match[1]}{posixpath.relpath(target, here)}{match[3]}"
+
+    return _LINK.sub(one, html)
+
+
+# --------------------------------------------------------------------------- what the pages show
+
+
+def council_of(roster: Roster) -> JSON:
+    """``display.state.chamber_of(...).council``, from the journaled roster."""
+    council = roster.council
+    return {"name": council.name, "convocation": council.convocation, "composition": council.composition}
+
+
+def deputies_of(roster: Roster) -> dict[str, JSON]:
+    """``display.state.chamber_of(...).deputies``, from the journaled roster."""
+    return {
+        str(d.id): {
+            "name": d.full_name,
+            "short": st.short_name(d.full_name),
+            "faction": d.faction,
+            "seat": d.seat,
+            "role": d.role.value,
+        }
+        for d in roster.deputies
+    }
+
+
+def summary_of(doc: SittingDoc) -> JSON:
+    """What ``display.app.Archive.summary`` says of a sitting."""
+    snap = doc.snapshot
+    return {
+        "uid": doc.uid,
+        "number": snap.number,
+        "title": snap.title,
+        "opened_at_ms": doc.opened_at_ms,
+        "date": page_filters.kyiv_date(doc.opened_at_ms),
+        "open": snap.phase is not Phase.NO_SITTING,
+        "votes": len(snap.results),
+        "records": doc.last_seq,
+        "head": doc.head_text,
+        "broken": None,  # load_sitting refuses a journal that fails its chain
+    }
+
+
+def _votes(doc: SittingDoc) -> list[VoteResult]:
+    return sorted(doc.snapshot.results, key=lambda r: r.number)
+
+
+def sitting_context(doc: SittingDoc, documents: JSON | None = None) -> JSON:
+    snap = doc.snapshot
+    return {
+        "sitting": summary_of(doc),
+        "agenda": [{"number": i.number, "title": i.title, "draft": i.draft} for i in snap.agenda],
+        "votes": [st.result_dict(r) for r in _votes(doc)],
+        "rounds": [
+            {
+                "number": r.number,
+                "opened_at_ms": r.opened_at,
+                "closed_at_ms": r.closed_at,
+                "count": r.count,
+                "quorum": r.quorum,
+                "registered": list(r.registered),
+            }
+            for r in snap.rounds
+        ],
+        "deputies": deputies_of(doc.roster),
+        "documents": documents,
+    }
+
+
+def vote_context(doc: SittingDoc, result: VoteResult, documents: JSON | None = None) -> JSON:
+    deputies = deputies_of(doc.roster)
+    vote = st.result_dict(result)
+    names = [
+        {"deputy": int(d), **deputies.get(d, {"name": f"#{d}"}), "outcome": outcome}
+        for d, outcome in vote["per_name"].items()
+    ]
+    return {"sitting": summary_of(doc), "vote": vote, "names": names, "deputies": deputies, "documents": documents}
+
+
+def deputy_context(deputy_id: int, deputy: Mapping[str, Any], docs: Sequence[SittingDoc]) -> JSON:
+    """«Ваш депутат» over the sittings ``docs`` (in the order they were held), as the web app counts it."""
+    record: list[JSON] = []
+    rounds = registered = 0
+    for doc in docs:
+        snap = doc.snapshot
+        for r in snap.rounds:
+            rounds += 1
+            registered += deputy_id in r.registered
+        for result in _votes(doc):
+            vote = st.result_dict(result)
+            outcome = vote["per_name"].get(str(deputy_id))
+            if outcome is not None:
+                record.append({"sitting": doc.uid, "sitting_number": snap.number, "vote": vote, "outcome": outcome})
+    return {
+        "deputy": {"id": deputy_id, **deputy},
+        "record": record,
+        "attendance": {"rounds": rounds, "registered": registered},
+    }
+
+
+def index_context(docs: Sequence[SittingDoc], deputies: Mapping[str, JSON]) -> JSON:
+    """The sittings newest first, as ``/public`` lists them."""
+    return {"sittings": [summary_of(doc) for doc in reversed(docs)], "deputies": dict(deputies)}
+
+
+def all_deputies(docs: Iterable[SittingDoc]) -> dict[str, JSON]:
+    """Every deputy of the rosters of ``docs``; a later sitting's roster has the last word on a name."""
+    out: dict[str, JSON] = {}
+    for doc in docs:
+        out.update(deputies_of(doc.roster))
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@cache
+def environment() -> Environment:
+    """The web app's Jinja environment for the public templates (see the module docstring)."""
+    app = Flask("display")
+    page_filters.install(app)
+    return app.jinja_env
+
+
+def render_page(template: str, path: str, lang: str, council: JSON, context: Mapping[str, Any]) -> str:
+    """One page as the web app's ``page()`` renders it for a visitor who is not logged in, its links
+    made relative to ``path``."""
+    t = dict(STRINGS.get(lang) or STRINGS["uk"])
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            t=t,
+            lang=lang,
+            langs=LANGS,
+            title=t.get("public", "public"),
+            user=None,
+            csrf_token="",
+            simulator=False,
+            council=council,
+            **context,
+        )
+    )
+    return relink(html, path, lang)
