@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -584,6 +585,7 @@ def run_from_cli(args: argparse.Namespace) -> int:
         "--clients must be 1 or more" if args.clients < 1 else "",
         "--webs must be 1 or more" if args.webs < 1 else "",
         "--client-procs must be 1 or more" if args.client_procs < 1 else "",
+        "--gevent needs the gevent package" if args.gevent and importlib.util.find_spec("gevent") is None else "",
         "--sim-procs must be 1 or more" if args.sim_procs < 1 else "",
     ]
     if any(problems):
@@ -607,6 +609,7 @@ def run_from_cli(args: argparse.Namespace) -> int:
             procs=min(args.client_procs, args.clients),
             votes=args.votes or 2,
             spread_s=spread,
+            green=args.gevent,
         )
         failed = result["delivered"] < 1.0
     print(json.dumps(result, ensure_ascii=False) if args.json else "\n".join(f"{k:28} {v}" for k, v in result.items()))

@@ -1,5 +1,5 @@
 """The ``chamber`` command: check-config, journal verify, replay, bench, demo, scan, card, run, web, users,
-keys init, sign, verify, protocol, sheet.
+keys init, sign, verify, protocol, sheet, publish.
 
 Each subcommand is a small function taking the parsed arguments and returning
 the process exit code; heavy imports happen inside them so that
@@ -182,6 +182,10 @@ def _print_replay(check: SittingCheck, as_json: bool) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from chamber.bench import bench_core, bench_engine, bench_journal
 
+    if args.what == "export":  # the signed protocol and the open data of a big sitting
+        from protocol_export.bench_export import run_from_cli as run_export
+
+        return run_export(args)
     if args.what in ("latency", "fanout"):  # the web's figures (chamber/bench_web.py)
         from chamber.bench_web import run_from_cli
 
@@ -531,9 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks printing JSON")
     p.add_argument(
         "what",
-        choices=["core", "bus", "latency", "fanout"],
+        choices=["core", "bus", "latency", "fanout", "export"],
         help="core: engine and journal; bus: controller vs simulated lines; latency: a press to the hall screen; "
-        "fanout: one controller's patches to many hall screens through Redis and web processes",
+        "fanout: one controller's patches to many hall screens through Redis and web processes; "
+        "export: the signed protocol and the open data of a sitting of --votes roll-call votes on --seats seats",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--seats", type=int, default=450)
@@ -553,7 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=1000, help="fanout: hall pages (Socket.IO clients)")
     p.add_argument("--webs", type=int, default=2, help="fanout: web processes (chamber web)")
     p.add_argument("--client-procs", type=int, default=4, help="fanout: processes the clients are dealt among")
-    p.add_argument("--votes", type=int, default=None, help="latency, fanout: votes measured (default 3, 2)")
+    p.add_argument("--gevent", action="store_true", help="fanout: web processes on gevent (chamber web --gevent)")
+    p.add_argument(
+        "--votes", type=int, default=None, help="latency, fanout: votes measured (default 3, 2); export: votes (100)"
+    )
     p.add_argument(
         "--spread", type=float, default=None, help="latency, fanout: seconds within which every deputy presses"
     )
@@ -561,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir",
         default=None,
         help="directory for the journal benchmarks' databases (default: var/, where the default store lives; "
-        "a tmpfs would make fsync free and the figure meaningless)",
+        "a tmpfs would make fsync free and the figure meaningless); export: for its journal and the signed "
+        "PDF it leaves (default var/bench)",
     )
     p.set_defaults(func=cmd_bench)
 
@@ -663,6 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     from protocol_export.pdf_commands import add_parsers as add_pdf_parsers  # protocol, sheet (light)
 
     add_pdf_parsers(sub, DEFAULT_CONFIG)
+    from protocol_export.publish import add_parsers as add_publish_parsers  # publish (light)
+
+    add_publish_parsers(sub, DEFAULT_CONFIG)
     return parser
 
 
