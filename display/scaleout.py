@@ -53,15 +53,21 @@ between them goes through Redis:
   entry (Redis keeps it in the group's pending list until acknowledged) is executed now if still
   within its TTL.
 
+  The consumer also remembers the ids (and replies) of the last ``RECENT_IDS`` commands it finished,
+  for a Redis that comes back having lost its last writes and hands an executed command out again.
+
   What this guarantees: a command is applied at most once, and exactly once if the controller reads it
-  within ``COMMAND_TTL_S``, across controller crashes at any point, as long as Redis keeps what it
-  acknowledged (Redis running; or restarted with ``appendonly yes`` + ``appendfsync always``).  Redis
-  losing acknowledged writes (a restart without persistence, or ``appendfsync everysec`` losing its
-  last second) can lose a command in flight (the browser gets ``timeout``) but re-executes one only if
-  the controller crashed in the same moment — the marker and the stream's delivery record are then
-  lost together — since the journal check needs the marker's position.  A command the engine refused
-  without journaling it (no sitting open) is not in the journal, so after a crash it may be tried once
-  more; nothing of the first try was recorded or applied.
+  within ``COMMAND_TTL_S`` (and the journal can be written), across controller crashes at any point,
+  as long as Redis keeps what it acknowledged (Redis running; or restarted with ``appendonly yes`` +
+  ``appendfsync always``).  Why: before the engine sees a command, Redis holds its delivery and the
+  marker; after, the journal holds the command and Redis its done marker.  When Redis loses
+  acknowledged writes (a restart without persistence, or ``appendfsync everysec`` losing its last
+  second), a command in flight can be lost (the browser gets ``timeout``), and it is executed twice
+  only if the controller restarted as well within that lost window: then neither the marker (for the
+  journal check) nor the consumer's memory of the id is left.  A command the engine refused without
+  journaling it (no sitting open) is not in the journal, so after a crash it may be tried once more;
+  nothing of the first try was recorded or applied.  A Redis that comes back empty (no stream, no
+  group) is set up again by the consumer.
 
 * **Sessions.**  The session cookie is signed with the shared key file, users are read from the store,
   and two things that were per process become shared: a log-out (``chamber:revoked:<session>``, kept
@@ -80,6 +86,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +141,7 @@ DONE_TTL_S = 24 * 3600
 REPLY_TTL_S = 60  # a reply nobody popped (the web process gave up) disappears
 STREAM_MAXLEN = 10_000  # approximate: the stream is a queue, not an archive
 READ_BLOCK_MS = 500  # how long one XREADGROUP waits: the consumer notices a stop within this
+RECENT_IDS = 10_000  # command ids the consumer remembers itself, beside Redis's done markers
 _SIGNING_CONTEXT = b"chamber command stream v1"
 
 
@@ -368,6 +376,9 @@ class CommandConsumer:
         self.executed = 0  # commands run through the engine by this process (tests and logs)
         self._current: str | None = None  # the id of the command being run (the consumer is sequential)
         self._settled = False  # the group exists and what a crash left is settled
+        # The replies of the commands this process finished, newest last: a Redis that lost its last
+        # writes (its done markers and the group's delivery record) may hand one out again as new.
+        self._recent: OrderedDict[str, str] = OrderedDict()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -402,18 +413,12 @@ class CommandConsumer:
 
     def _run(self) -> None:
         failing = False
-        while not self._settled and not self._stop.is_set():  # Redis was not up at the start
-            try:
-                self._ensure_group()
-                self.recover()
-                self._settled = True
-            except RedisError as exc:
-                if not failing:
-                    log.error("scale-out: cannot reach the command stream: %s (retrying every second)", exc)
-                failing = True
-                self._stop.wait(1.0)
         while not self._stop.is_set():
             try:
+                if not self._settled:  # Redis was not up at the start, or came back empty
+                    self._ensure_group()
+                    self.recover()
+                    self._settled = True
                 got = self.client.xreadgroup(GROUP, CONSUMER, {COMMANDS: ">"}, count=16, block=READ_BLOCK_MS)
                 for entry_id, fields in _entries(got):
                     self.handle(entry_id, fields)
@@ -421,6 +426,8 @@ class CommandConsumer:
                     log.info("scale-out: command stream readable again")
                     failing = False
             except RedisError as exc:
+                if "NOGROUP" in str(exc):  # a Redis restarted without its data: the stream is made again
+                    self._settled = False
                 if not failing:
                     log.error("scale-out: cannot read the command stream: %s (retrying every second)", exc)
                 failing = True
@@ -506,7 +513,7 @@ class CommandConsumer:
             self.client.xack(COMMANDS, GROUP, entry_id)
             return
         cid = command["id"]
-        done: Any = self.client.get(done_key(cid))
+        done: Any = self.client.get(done_key(cid)) or self._recent.get(cid)
         if done is not None:
             log.info("scale-out: command %s was executed already; its reply is sent again", cid)
             self._finish(entry_id, cid, done, store=False)
@@ -551,6 +558,10 @@ class CommandConsumer:
         self.client.set(INFLIGHT, json.dumps(_asdict(marker), ensure_ascii=False))
 
     def _finish(self, entry_id: str, cid: str, reply: str, *, store: bool) -> None:
+        self._recent[cid] = reply
+        self._recent.move_to_end(cid)
+        while len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
         pipe = self.client.pipeline(transaction=True)
         if store:
             pipe.set(done_key(cid), reply, ex=DONE_TTL_S)

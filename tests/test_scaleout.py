@@ -399,6 +399,27 @@ def test_a_redelivered_command_is_answered_again_not_executed_again(scaled: Scal
     assert entry_id != scaled.redis.xrange(COMMANDS)[-1][0]
 
 
+def test_a_command_handed_out_again_by_a_redis_that_lost_its_writes_is_not_executed_again(scaled: Scaled) -> None:
+    _client, cookie, csrf = scaled.log_in(0)
+    page = scaled.console(0, cookie, csrf)
+    assert page.command({"type": "OpenSitting", "title": "Засідання"})["ok"]
+    [(_entry_id, fields)] = scaled.redis.xrange(COMMANDS)
+    cid = json.loads(fields["cmd"])["id"]
+    scaled.redis.delete(done_key(cid))  # as if Redis came back without its last second of writes
+    scaled.redis.xadd(COMMANDS, fields)
+    wait_for(lambda: scaled.redis.llen(reply_key(cid)) == 1, timeout=15, what="the remembered reply")
+    assert len(scaled.records("OpenSitting")) == 1 and scaled.queue.consumer.executed == 1
+
+
+def test_a_redis_that_comes_back_empty_is_set_up_again(scaled: Scaled) -> None:
+    _client, cookie, csrf = scaled.log_in(0)
+    page = scaled.console(1, cookie, csrf)
+    scaled.redis.flushall()  # a restart without persistence: no stream, no consumer group, no states
+    reply = page.command({"type": "OpenSitting", "title": "Засідання"})
+    assert reply == {"ok": True, "seq": 1}
+    assert len(scaled.records("OpenSitting")) == 1
+
+
 def test_an_unsigned_or_forged_command_is_refused(scaled: Scaled) -> None:
     forged = Signer(b"not the key of this chamber")
     command = {"id": "f1", "at_ms": int(time.time() * 1000), "user": "x", "role": "secretary", "lang": "uk"}
