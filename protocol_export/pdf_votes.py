@@ -206,7 +206,9 @@ def names_table(doc: SittingDoc, result: VoteResult, *, sheet: bool = False, roo
     ]
     out.append(grid(header, data, widths, right=[0], bold=[] if secret else [3]))
     if secret:
-        out.append(para("Бюлетень кожного враховано без його змісту: чий вибір який, не записується.", SMALL))
+        out.append(
+            para("Система фіксує лише участь у таємному голосуванні; хто як проголосував, не записується.", SMALL)
+        )
     return out
 
 
