@@ -116,7 +116,7 @@ def counts_table(result: VoteResult) -> list[Flowable]:
             rows.append([str(i), proposal, str(count), mark])
         out.append(grid(["№", "Пропозиція", "Голосів", ""], rows, [12 * mm, 104 * mm, 24 * mm, 30 * mm], right=[2]))
         cast, idle, away = sum(result.counts), result.did_not_vote, result.absent
-        out.append(para(f"Проголосували: {cast}; не голосували: {idle}; відсутні: {away}.", VALUE))
+        out += [Spacer(1, 1.5 * mm), para(f"Проголосували: {cast}; не голосували: {idle}; відсутні: {away}.", VALUE)]
         return out
     yes, no, abstain = result.counts
     header = ["За", "Проти", "Утримались", "Не голосували", "Відсутні"]
@@ -206,6 +206,7 @@ def names_table(doc: SittingDoc, result: VoteResult, *, sheet: bool = False, roo
     ]
     out.append(grid(header, data, widths, right=[0], bold=[] if secret else [3]))
     if secret:
+        out.append(Spacer(1, 1.5 * mm))
         out.append(
             para("Система фіксує лише участь у таємному голосуванні; хто як проголосував, не записується.", SMALL)
         )
