@@ -7,7 +7,7 @@ form and the old rule for journals written before events carried their boot.
 from __future__ import annotations
 
 from factories import ready
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chamber.core import events as ev
@@ -69,6 +69,7 @@ KEYS = st.sampled_from([Key.YES, Key.NO, Key.SPEAK, Key.REGISTER, None])
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), KEYS), max_size=200))
+@example([(0, 13, Key.YES), (0, 30, Key.YES), (0, 29, Key.YES)])  # 29 never taken; its slot holds 13
 def test_an_identity_is_refused_only_if_the_same_press_was_taken(events: list[tuple[int, int, Key | None]]) -> None:
     """Whatever the order: REPEAT only for (boot, seq) taken before under the same boot with a key of
     the same kind, and a press never taken is never a repeat."""

@@ -42,23 +42,22 @@ def kind_of(key: Key | None) -> int:
     return CHOICE if key is None or key in YES_NO_OPTIONS else int(key)
 
 
-_UNSEEN = object()  # a ring slot no event of this boot has filled
-
-
 class Numbering:
     """The newest event numbers taken from one seat's console.
 
-    ``ring[seq % 16]`` holds the key of the newest number taken with those low bits; a repeat can
-    only be one of the 16 newest numbers (``WINDOW``), and for those the slot is theirs.  Keys are
-    stored as given and compared by kind only when a number comes again, so the path of a new press
-    (the common one, ~450 of them when a vote opens) is a compare and a store."""
+    Slot ``seq % 16`` of two rings holds the newest number taken with those low bits and its key: a
+    repeat can only be one of the 16 newest numbers (``WINDOW``), and it is one only if its slot
+    holds that very number (a number skipped, as an unknown key code is, leaves an older one there).
+    Keys are stored as given and compared by kind only when a number comes again, so the path of a
+    new press (the common one, ~450 of them when a vote opens) is a compare and two stores."""
 
-    __slots__ = ("boot", "last", "ring")
+    __slots__ = ("boot", "keys", "last", "seqs")
 
     def __init__(self) -> None:
         self.boot: int | None = None  # the console's boot of the events below
         self.last: int | None = None  # the newest event number taken
-        self.ring: list[object] = [_UNSEEN] * WINDOW
+        self.seqs: list[int] = [-1] * WINDOW  # -1: no number of this boot in the slot
+        self.keys: list[Key | None] = [None] * WINDOW
 
     def restarted(self) -> None:
         """The line saw the console restart.  Only the old rule needs telling: where events carry their
@@ -75,23 +74,25 @@ class Numbering:
         last = self.last
         if boot != self.boot:  # a power-up since the last event taken: numbering from 0 again
             self.boot = boot
-            self.ring = [_UNSEEN] * WINDOW
+            self.seqs = [-1] * WINDOW
             last = None
         elif last is not None and ((last - seq) & 0xFFFF) < 0x8000:  # at or before the newest taken
             return self._again(seq, key, last)
         self.last = seq
-        self.ring[seq & 15] = key
+        self.seqs[seq & 15] = seq
+        self.keys[seq & 15] = key
         return NEW
 
     def _again(self, seq: int, key: Key | None, last: int) -> int:
         """A number at or before the newest taken (serial arithmetic, RFC 1982): the same press again,
         or a conflict (taken as new, the numbering going on from it)."""
-        held = self.ring[seq & 15]
-        if ((last - seq) & 0xFFFF) < WINDOW and held is not _UNSEEN and _same_kind(held, key):
+        slot = seq & 15
+        if ((last - seq) & 0xFFFF) < WINDOW and self.seqs[slot] == seq and kind_of(self.keys[slot]) == kind_of(key):
             return REPEAT
-        self.ring = [_UNSEEN] * WINDOW
+        self.seqs = [-1] * WINDOW
         self.last = seq
-        self.ring[seq & 15] = key
+        self.seqs[slot] = seq
+        self.keys[slot] = key
         return CONFLICT
 
     def _legacy(self, seq: int) -> int:
@@ -100,8 +101,3 @@ class Numbering:
             return REPEAT
         self.last = seq
         return NEW
-
-
-def _same_kind(held: object, key: Key | None) -> bool:
-    assert held is None or isinstance(held, Key)
-    return kind_of(held) == kind_of(key)
