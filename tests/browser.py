@@ -10,18 +10,20 @@ How it works
   broken machine, not an optional feature.
 * ``chromium_page`` (function scope) is a fresh browser context (its own cookies and storage) at the
   hall screen's 1920x1080 with a Ukrainian locale, and one page in it; both are closed after the test.
-* ``playwright_loop_hidden`` (autouse, re-exported by ``conftest.py``) exists because of how the sync
-  API works: after every call it leaves its asyncio loop registered as the *running* loop of the main
-  thread (the loop lives in a greenlet that is suspended, not finished).  With a session-wide browser
-  every later test in that thread would then find ``asyncio.run()`` refusing ("cannot be called from
-  a running event loop").  So for each test that does not use the browser the fixture takes that
-  registration away while the test runs and puts it back afterwards; tests that use the browser see
-  Playwright's state untouched (they must not call ``asyncio.run()`` in the main thread themselves).
+* ``playwright_loop_hidden`` (wrapped around every test's setup, call and teardown by conftest.py's
+  hooks) exists because of how the sync API works: after every call it leaves its asyncio loop
+  registered as the *running* loop of the main thread (the loop lives in a greenlet that is
+  suspended, not finished).  With a session-wide browser every later test in that thread would then
+  find ``asyncio.run()`` refusing ("cannot be called from a running event loop"), in its fixtures of
+  any scope too.  So for each test that does not use the browser that registration is taken away
+  while the test is set up, runs and is torn down, and put back afterwards; tests that use the
+  browser see Playwright's state untouched (they must not call ``asyncio.run()`` in the main thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,11 +81,15 @@ def chromium_page(chromium_browser: Browser) -> Iterator[Page]:
         context.close()
 
 
-@pytest.fixture(autouse=True)
-def playwright_loop_hidden(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Hide the session Playwright's asyncio loop from tests that do not use the browser (see above)."""
+@contextlib.contextmanager
+def playwright_loop_hidden(item: pytest.Item) -> Iterator[None]:
+    """Hide the session Playwright's asyncio loop from a test that does not use the browser (see
+    above), for its setup, call and teardown alike: conftest.py wraps the three run-test hooks in it,
+    so fixtures of a wider scope set up or torn down around that test (a module's signed PDF, whose
+    signer calls ``asyncio.run()``) do not find the loop either."""
     loop = _playwright_loop
-    if loop is None or "chromium_browser" in request.fixturenames or asyncio.events._get_running_loop() is not loop:
+    fixtures = getattr(item, "fixturenames", ())
+    if loop is None or "chromium_browser" in fixtures or asyncio.events._get_running_loop() is not loop:
         yield
         return
     asyncio.events._set_running_loop(None)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from browser import chromium_browser, chromium_page, playwright_loop_hidden  # noqa: F401  (fixtures: the system Chromium)
+from browser import chromium_browser, chromium_page, playwright_loop_hidden  # noqa: F401  (the system Chromium)
 from psycopg import sql
 from redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
 
@@ -137,3 +137,23 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# The session Playwright's loop is hidden from tests that do not use the browser through all of their
+# setup, call and teardown (tests/browser.py says why); a fixture could not cover wider-scoped fixtures.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with playwright_loop_hidden(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with playwright_loop_hidden(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    with playwright_loop_hidden(item):
+        yield
