@@ -19,7 +19,10 @@ Three threads take part, and only one of them does any work for it:
   Encoding, tagging, hashing and the index are all done here.  Because every block carries the
   engine's time, the order in which sound and messages arrive does not matter: a speech whose end is
   announced before its last sound was heard stays open until the sound has passed its end, and a
-  recorder that fell behind (a slow disk) catches up from the source's queue.
+  recorder that fell behind (a slow disk) catches up from the source's queue.  The other way round —
+  sound heard before the message that the speech ended, which the engine sends only after the
+  journal's fsync — is why a speech's file is written ``hold_s`` (2 s) behind the newest sound: what
+  lies past the end is still in the ring, never in the file.
 
 Nothing that goes wrong here reaches the engine or the line loops.  A sound input that cannot be
 opened or stops (a USB card unplugged) is logged as an ERROR line starting ``recording:`` and opened
@@ -236,6 +239,7 @@ class Recorder:
         fmt: str = "opus",
         pre_roll_s: float = 0.5,
         buffer_s: float = 5.0,
+        hold_s: float = 2.0,
         encoder: EncoderFactory = soundfile_encoder,
         reopen_after_s: float = 5.0,
         max_gap_s: float = 10.0,
@@ -247,7 +251,10 @@ class Recorder:
         self.source = source
         self.directory = Path(directory)
         self.pre_roll_ms = pre_roll_s * 1000
+        if buffer_s < hold_s + 1:
+            raise ValueError(f"buffer_s ({buffer_s}) must exceed hold_s ({hold_s}) by a second at least")
         self._ring_ms = (pre_roll_s + buffer_s) * 1000
+        self._hold_ms = hold_s * 1000
         self._encoder = encoder
         self.reopen_after_s = reopen_after_s
         self._max_gap = int(max_gap_s * source.samplerate)
@@ -383,7 +390,7 @@ class Recorder:
             ring.popleft()
         self._status.audio_ms = block.end_ms
         for take in list(self._takes.values()):
-            self._write(take, block)
+            self._catch_up(take, block.end_ms - self._hold_ms)
 
     def _begin(self, speech: SpeechStarted) -> None:
         key = (speech.sitting, speech.seat, speech.start_ms)
@@ -408,18 +415,31 @@ class Recorder:
         except Exception as exc:
             self._fail(take, f"cannot create {take.part}: {_why(exc)}")
             return
-        if take.first_ms is None and self._ring and self._ring[0].start_ms > take.from_ms + 1:
+        if self._ring and self._ring[0].start_ms > take.from_ms + 1:
             # the speech began before the oldest sound kept (the recorder was started late, or far behind)
             log.warning("recording: %s: the sound before %s was not heard", name, kyiv_iso(self._ring[0].start_ms))
-        for block in list(self._ring):
-            self._write(take, block)
+        if self._status.audio_ms is not None:
+            self._catch_up(take, self._status.audio_ms - self._hold_ms)
 
-    def _write(self, take: _Take, block: Block) -> None:
+    def _catch_up(self, take: _Take, until: float) -> None:
+        """Write the ring's sound for ``take`` up to ``until`` (and never past the speech's end)."""
+        lo = take.from_ms if take.written_ms is None else take.written_ms
+        newer = []
+        for block in reversed(self._ring):  # only the few blocks not written yet are visited
+            if block.end_ms <= lo:
+                break
+            newer.append(block)
+        for block in reversed(newer):
+            if block.start_ms >= until or take.encoder is None:
+                return
+            self._write(take, block, until)
+
+    def _write(self, take: _Take, block: Block, until: float) -> None:
         if take.encoder is None:
             return
         rate = block.samplerate
         lo = take.from_ms if take.written_ms is None else take.written_ms
-        hi = math.inf if take.end_ms is None else float(take.end_ms)
+        hi = min(until, math.inf if take.end_ms is None else float(take.end_ms))
         b0, count = block.start_ms, len(block.frames)
         if block.end_ms <= lo or b0 >= hi:
             return
@@ -451,6 +471,7 @@ class Recorder:
         for key, take in list(self._takes.items()):
             if take.end_ms is not None and (source_down or (heard is not None and heard >= take.end_ms)):
                 del self._takes[key]
+                self._catch_up(take, take.end_ms)
                 self._finish(take)
         self._status.recording = len(self._takes)
         pending = []
@@ -614,6 +635,7 @@ class Recorder:
             if block is not None:
                 self._hear(block)
         for take in list(self._takes.values()):
+            self._catch_up(take, math.inf)  # up to its end, or all there is of a speech still going
             self._finish(take)
         self._takes.clear()
         self._status.recording = 0
