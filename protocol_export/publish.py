@@ -33,10 +33,12 @@ A progress bar (protocol_export.progress) runs on stderr when it is a terminal, 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,9 +126,11 @@ def publish_site(
     base_url: str = "",
     convocation_dates: tuple[str, str] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Published:
     """Write the static site of sittings ``uids`` into ``out`` (see the module docstring).
 
+    ``jobs`` > 1 makes the PDFs in that many worker processes while the pages are made here.
     ``SourceError`` when a sitting is unknown or its journal cannot back a document; ``SiteError`` for
     a uid that cannot be a folder name."""
     from protocol_export import site_pages
@@ -166,24 +170,37 @@ def publish_site(
         put(name, source.read_bytes())
     opendata = site_files.opendata_names()
     for files in sittings:
-        uid = files.doc.uid
-        result.heads[uid] = files.doc.head_text
+        result.heads[files.doc.uid] = files.doc.head_text
         if files.doc.closed_at_ms is None:
-            result.open_sittings.append(uid)
-        folder = f"files/{uid}"
-        bar.step(f"{uid}: {site_files.PROTOCOL}")
-        put(f"{folder}/{site_files.PROTOCOL}", files.pdf(None))
-        bar.advance(len(files.votes()) + 1)
-        for number in files.votes():
-            bar.step(f"{uid}: {site_files.sheet_name(number)}")
-            put(f"{folder}/{site_files.sheet_name(number)}", files.pdf(number))
-            bar.advance(1)
-        bar.step(f"{uid}: {site_files.OPENDATA_DIR}/")
-        made = files.opendata()
-        for name in opendata:
-            put(f"{folder}/{site_files.OPENDATA_DIR}/{name}", made[name])
-        bar.advance(1)
+            result.open_sittings.append(files.doc.uid)
         result.files += 1 + len(files.votes()) + len(opendata)
+    with _Pdfs(sittings, jobs, put, bar) as pdfs:
+        for files in sittings:
+            bar.step(f"{files.doc.uid}: {site_files.OPENDATA_DIR}/")
+            made = files.opendata()
+            for name in opendata:
+                put(f"files/{files.doc.uid}/{site_files.OPENDATA_DIR}/{name}", made[name])
+            bar.advance(1)
+            pdfs.collect()
+        _pages(sittings, council, deputies, opendata, result, put, bar, pdfs.collect)
+    bar.done()
+    return result
+
+
+def _pages(
+    sittings: list[site_files.SittingFiles],
+    council: dict[str, object],
+    deputies: dict[str, dict[str, object]],
+    opendata: list[str],
+    result: Published,
+    put: Callable[[str, bytes], None],
+    bar: Progress,
+    between: Callable[[], None],
+) -> None:
+    """Every page, in both languages (``between`` runs after each: the PDFs made meanwhile are written)."""
+    from protocol_export import site_pages
+
+    docs = [s.doc for s in sittings]
     documents = {"signed": result.signed, "opendata": opendata}
 
     def page(template: str, path: str, lang: str, context: dict[str, object]) -> None:
@@ -191,7 +208,9 @@ def publish_site(
         put(path, html.encode())
         result.pages += 1
         bar.advance(PAGE_UNITS)
+        between()
 
+    records = site_pages.Records(docs)
     for lang in site_pages.LANGS:
         bar.step(f"pages ({lang})")
         page("public_index.html", site_pages.page_path("index", lang), lang, site_pages.index_context(docs, deputies))
@@ -203,9 +222,72 @@ def publish_site(
                 page("public_vote.html", path, lang, site_pages.vote_context(doc, vote, documents))
         for id_text, deputy in deputies.items():
             path = site_pages.page_path("deputy", lang, id_text)
-            page("public_deputy.html", path, lang, site_pages.deputy_context(int(id_text), deputy, docs))
-    bar.done()
-    return result
+            page("public_deputy.html", path, lang, site_pages.deputy_context(int(id_text), deputy, records))
+
+
+#: The sittings a forked worker makes PDFs of: set before the pool starts, so the workers inherit them
+#: (nothing is pickled but a job's numbers, and the bytes on the way back).
+_WORK: list[site_files.SittingFiles] = []
+
+
+def _pdf_job(index: int, vote: int | None) -> bytes:
+    return _WORK[index].pdf(vote)
+
+
+class _Pdfs:
+    """The protocols and result sheets, made while the pages are: in ``jobs`` worker processes (fork)
+    when ``jobs`` > 1, the longest first (a protocol is as long as all its sheets), else right here,
+    one after another.  ``collect`` writes what is ready; leaving the ``with`` waits for the rest."""
+
+    def __init__(
+        self,
+        sittings: list[site_files.SittingFiles],
+        jobs: int,
+        put: Callable[[str, bytes], None],
+        bar: Progress,
+    ) -> None:
+        self.put, self.bar = put, bar
+        self.tasks: list[tuple[int, int | None, str, float]] = []
+        for i, files in enumerate(sittings):
+            folder = f"files/{files.doc.uid}"
+            self.tasks.append((i, None, f"{folder}/{site_files.PROTOCOL}", len(files.votes()) + 1.0))
+            self.tasks += [(i, n, f"{folder}/{site_files.sheet_name(n)}", 1.0) for n in files.votes()]
+        self.tasks.sort(key=lambda task: -task[3])
+        self.sittings = sittings
+        self.jobs = min(jobs, len(self.tasks))
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: dict[Future[bytes], tuple[str, float]] = {}
+
+    def __enter__(self) -> _Pdfs:
+        if self.jobs <= 1:
+            for i, vote, name, units in self.tasks:
+                self.bar.step(name)
+                self.put(name, self.sittings[i].pdf(vote))
+                self.bar.advance(units)
+            return self
+        global _WORK
+        _WORK = self.sittings
+        self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        self.pending = {self.pool.submit(_pdf_job, i, vote): (name, units) for i, vote, name, units in self.tasks}
+        self.bar.step(f"{len(self.tasks)} PDFs in {self.jobs} processes")
+        return self
+
+    def collect(self, *, wait: bool = False) -> None:
+        ready = as_completed(list(self.pending)) if wait else [f for f in list(self.pending) if f.done()]
+        for future in ready:
+            name, units = self.pending.pop(future)
+            self.put(name, future.result())  # a worker's exception (a signing error) is raised here
+            self.bar.advance(units, name)
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        global _WORK
+        try:
+            if kind is None:
+                self.collect(wait=True)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+            _WORK = []
 
 
 # --------------------------------------------------------------------------- the command
@@ -259,6 +341,7 @@ def publish(args: argparse.Namespace) -> int:
                 base_url=args.base_url or "",
                 convocation_dates=args.convocation_dates,
                 progress=bar,
+                jobs=args.jobs,
             )
     except SourceError as exc:
         return fail(str(exc), 1)
@@ -309,6 +392,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], defaul
         type=convocation_dates,
         metavar="FROM:UNTIL",
         help="open data: the convocation's first and last day (default: the sitting's own days)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="processes making the PDFs while the pages are made (default: the CPUs, at most 4; 1: none)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
     p.set_defaults(func=publish)

@@ -22,10 +22,9 @@ How it works:
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import Flask
@@ -79,6 +78,7 @@ def page_path(kind: str, lang: str = "uk", *args: object) -> str:
     return LANG_DIR[lang] + paths[kind].format(*args)
 
 
+@lru_cache(maxsize=65536)  # a big site has ~10^5 links, most of them to the same few hundred pages
 def site_path(href: str, lang: str) -> str | None:
     """The site file (relative to the site's root) a web path of the public pages stands for, in the
     page's language ``lang``; None for a link that is not a site path (``data:``, ``#``, another host)."""
@@ -105,8 +105,11 @@ def counterpart(path: str, lang: str) -> str:
 
 
 def relink(html: str, path: str, lang: str) -> str:
-    """``html`` of the page at ``path`` (in ``lang``) with every site link made relative to it."""
-    here = posixpath.dirname(path) or "."
+    """``html`` of the page at ``path`` (in ``lang``) with every site link made relative to it: up to
+    the site's root, then down to the target (``../../deputy/5.html`` from ``vote/U/3.html``), the same
+    form for every link of a page (and no ``posixpath.relpath``, whose ``abspath`` calls cost more than
+    the rest of a page)."""
+    up = "../" * path.count("/")
 
     def one(match: re.Match[str]) -> str:
         href = match[2]
@@ -119,7 +122,7 @@ def relink(html: str, path: str, lang: str) -> str:
             target = site_path(href, lang)
         if target is None:
             return match[0]
-        return f"{match[1]}{posixpath.relpath(target, here)}{match[3]}"
+        return f"{match[1]}{up}{target}{match[3]}"
 
     return _LINK.sub(one, html)
 
@@ -200,18 +203,27 @@ def vote_context(doc: SittingDoc, result: VoteResult, documents: JSON | None = N
     return {"sitting": summary_of(doc), "vote": vote, "names": names, "deputies": deputies, "documents": documents}
 
 
-def deputy_context(deputy_id: int, deputy: Mapping[str, Any], docs: Sequence[SittingDoc]) -> JSON:
-    """«Ваш депутат» over the sittings ``docs`` (in the order they were held), as the web app counts it."""
+class Records:
+    """What the deputies' pages read from the sittings ``docs`` (in the order they were held): each vote
+    made into its dict once, not once per deputy (450 deputies x 100 votes x a dict of 450 names each
+    was most of the time of a big site)."""
+
+    def __init__(self, docs: Sequence[SittingDoc]) -> None:
+        self.sittings = [(doc, [st.result_dict(r) for r in _votes(doc)]) for doc in docs]
+
+
+def deputy_context(deputy_id: int, deputy: Mapping[str, Any], records: Records) -> JSON:
+    """«Ваш депутат» over the sittings of ``records``, as the web app counts it."""
     record: list[JSON] = []
     rounds = registered = 0
-    for doc in docs:
+    key = str(deputy_id)
+    for doc, votes in records.sittings:
         snap = doc.snapshot
         for r in snap.rounds:
             rounds += 1
             registered += deputy_id in r.registered
-        for result in _votes(doc):
-            vote = st.result_dict(result)
-            outcome = vote["per_name"].get(str(deputy_id))
+        for vote in votes:
+            outcome = vote["per_name"].get(key)
             if outcome is not None:
                 record.append({"sitting": doc.uid, "sitting_number": snap.number, "vote": vote, "outcome": outcome})
     return {

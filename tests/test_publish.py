@@ -259,15 +259,17 @@ def test_with_a_key_every_pdf_is_signed_and_the_pages_say_so(store: tuple[str, s
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
-def test_chamber_publish(store: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chamber_publish(
+    store: tuple[str, str], site: tuple[Path, Published], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url, uid = store
     out = tmp_path / "site"
-    assert main(["publish", "--db", url, "--sitting", uid, "--out", str(out), "--config", str(tmp_path / "none")]) == 0
+    none = ["--config", str(tmp_path / "none")]  # --db alone: no config, so no signing
+    assert main(["publish", "--db", url, "--sitting", uid, "--out", str(out), "--jobs", "2", *none]) == 0
     printed = capsys.readouterr()
     assert "NOT signed" in printed.out and uid in printed.out and "index.html" in printed.out
     assert printed.err == ""  # stderr is not a terminal here: no progress bar
-    assert (out / "index.html").is_file() and (out / f"files/{uid}/protocol.pdf").is_file()
-    none = ["--config", str(tmp_path / "none")]
+    assert files_of(out) == files_of(site[0])  # the PDFs made in two worker processes: the same bytes
     assert main(["publish", "--db", url, "--out", str(out), *none]) == 2  # which sittings?
     assert "--sitting" in capsys.readouterr().err
     assert main(["publish", "--db", url, "--sitting", "20250101-nosuchsitting", "--out", str(out), *none]) == 1
