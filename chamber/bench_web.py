@@ -158,13 +158,21 @@ class Worker:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return text[-2000:]
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the process to end, without waiting (``stop`` waits): several end at once."""
         if self.proc.poll() is None:
             try:
                 if self.talks:
                     self.send({"do": "stop"})
                 else:
                     self.proc.terminate()  # SIGTERM: `chamber web` stops cleanly on it
+            except (OSError, ValueError):
+                pass
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.request_stop()
                 self.proc.wait(5)
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self.proc.terminate()
@@ -464,6 +472,8 @@ def bench_fanout(
             results = [w.ask({"do": "report", "last_rev": last_rev}, timeout=60) for w in client_workers]
             cpu1 = _cpu_all(workers, redis_pid)
         finally:
+            for worker in workers:  # the clients' disconnects and the web processes' ends overlap
+                worker.request_stop()
             for worker in workers:
                 worker.stop()
             if queue is not None:
@@ -910,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--urls", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--concurrency", type=int, default=128)  # handshakes under way at once, per process
     args = parser.parse_args(argv)
     try:
         if args.what == "sim":
