@@ -469,8 +469,10 @@ def bench_fanout(
             last_rev = queue.publisher.hall.rev
             window_s = time.monotonic() - window
             _wait(lambda: all(w.proc.poll() is None for w in client_workers), 1, "clients alive")
+            reported = time.monotonic()
             results = [w.ask({"do": "report", "last_rev": last_rev}, timeout=60) for w in client_workers]
             cpu1 = _cpu_all(workers, redis_pid)
+            stopping = time.monotonic()
         finally:
             for worker in workers:  # the clients' disconnects and the web processes' ends overlap
                 worker.request_stop()
@@ -480,6 +482,7 @@ def bench_fanout(
                 queue.stop()
             engine.stop()
             journal.close()
+        stopped = time.monotonic()
     revs = [rev for rev in range(first_rev, last_rev + 1) if rev in emitted]
     latencies: list[float] = []
     received = 0
@@ -508,7 +511,9 @@ def bench_fanout(
         "max_ms": _ms(latencies[-1]) if latencies else None,
         "delivered": round(received / expected, 4) if expected else 0.0,
         "deliveries": received,
-        "connect_s": round(connect_s, 1),
+        "connect_s": round(connect_s, 1),  # from the start: Redis, controller, web processes, clients
+        "report_s": round(stopping - reported, 1),
+        "stop_s": round(stopped - stopping, 1),
         "cpu_s": {
             "web": round(sum(v for k, v in cpu.items() if k.startswith("web")), 2),
             "clients": round(sum(v for k, v in cpu.items() if k.startswith("clients")), 2),
