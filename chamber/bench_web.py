@@ -110,6 +110,9 @@ class Worker:
         self.log = log_dir / f"{name}.log"
         self._err = self.log.open("wb")
         self.talks = talks  # False: a process of its own (``chamber web``) whose output only goes to the log
+        # how long ``stop`` waits before SIGKILL: a web process closing 500 websockets takes seconds, and
+        # the bench's time is better spent elsewhere (it has no state to lose)
+        self.grace_s = 5.0 if talks else 1.0
         self.proc = subprocess.Popen(
             [*command, *args],
             stdin=subprocess.PIPE if talks else subprocess.DEVNULL,
@@ -173,12 +176,13 @@ class Worker:
         if self.proc.poll() is None:
             try:
                 self.request_stop()
-                self.proc.wait(5)
+                self.proc.wait(self.grace_s)
             except (OSError, subprocess.TimeoutExpired, ValueError):
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
+                if self.talks:  # a worker that did not take its stop: SIGTERM first
+                    self.proc.terminate()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.proc.wait(5)
+                if self.proc.poll() is None:
                     self.proc.kill()
                     self.proc.wait(5)
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -427,6 +431,13 @@ def bench_fanout(
         queue: ControllerQueue | None = None
         workers: list[Worker] = []
         try:
+            # The web processes start (a second or two of imports) while the sitting is set up; the
+            # store exists already (the journal above made it), so they do not race to create it.
+            ports = [free_port() for _ in range(webs)]
+            env = dict(os.environ, CHAMBER_FAST_QUEUES="1" if fast_queues else "0")
+            for n, port in enumerate(ports):
+                workers.append(_web_process(cfg_path, port, tmp, f"web{n}", env, green=green))
+            urls = [f"http://127.0.0.1:{port}" for port in ports]
             engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Бенчмарк"))
             for seat in range(1, seats + 1):
                 engine.submit(ev.CardInserted(seat=seat, uid=f"{seat:08X}"))
@@ -438,13 +449,7 @@ def bench_fanout(
             emitted: dict[int, float] = {}
             _time_emits(queue, emitted)
             queue.start()
-            ports = [free_port() for _ in range(webs)]
-            env = dict(os.environ, CHAMBER_FAST_QUEUES="1" if fast_queues else "0")
-            for n, port in enumerate(ports):
-                workers.append(_web_process(cfg_path, port, tmp, f"web{n}", env, green=green))
-            urls = [f"http://127.0.0.1:{port}" for port in ports]
-            for url in urls:
-                _wait(_healthy_check(url), 30, f"the web process on {url}")
+            # the client processes start importing now too; their pages connect once the web answers
             per_proc = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
             client_workers = [
                 Worker(["clients", "--count", str(n), "--offset", str(i), "--urls", ",".join(urls)], tmp, f"clients{i}")
@@ -452,6 +457,10 @@ def bench_fanout(
                 if n
             ]
             workers += client_workers
+            for url in urls:
+                _wait(_healthy_check(url), 30, f"the web process on {url}")
+            for w in client_workers:
+                w.send({"do": "connect"})
             connected = [w.read(timeout=60) for w in client_workers]
             connect_s = time.monotonic() - started
             failed = sum(c["failed"] for c in connected)
@@ -877,6 +886,10 @@ async def _clients(args: argparse.Namespace) -> int:
                 if pending == 0:
                     have_state.set()
 
+    loop = asyncio.get_running_loop()
+    go = json.loads(await loop.run_in_executor(None, sys.stdin.readline) or "{}")  # the web processes answer
+    if go.get("do") != "connect":
+        return 0
     t0 = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(args.count)))
     with contextlib.suppress(TimeoutError):  # said below: "with_state" counts the pages that have one
@@ -890,7 +903,6 @@ async def _clients(args: argparse.Namespace) -> int:
             "connect_s": round(time.monotonic() - t0, 2),
         }
     )
-    loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
