@@ -245,11 +245,14 @@ class Web:
         engine.subscribe(self.publisher.on_effects)
         self.runner = CommandRunner(engine, config, self.chamber, self.publisher.alerts)
         self.archive = Archive(engine.journal)
-        # the sittings' PDFs and open data for /public/files/...: made from the journal, kept by head
+        # the sittings' PDFs and open data for /public/files/...: made from the journal in a worker
+        # process (never on the engine's interpreter), kept while the sitting's head stays
+        place = config.council.place or config.council.name
         self.files = site_files.FileCache(
             engine.journal,
-            identity=lambda: _signing_identity(config),
-            location=config.council.place or config.council.name,
+            identity=lambda: site_files.signing_identity(config.signing),
+            location=place,
+            maker=site_files.process_maker(engine.journal, config.signing, place),
         )
         self.sockets: dict[str, Identity] = {}  # /console connection sid -> who
         self.revoked: set[str] = set()  # session ids logged out (a copied cookie must not live on)
@@ -556,6 +559,8 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
         from the journal as it stands and kept while its head stays."""
         if uid not in web.archive.sittings():
             abort(404)
+        from concurrent.futures.process import BrokenProcessPool
+
         from protocol_export.source import SourceError
 
         try:
@@ -563,6 +568,9 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
         except SourceError as exc:  # a journal that fails verification backs no document
             log.error("public files: %s", exc)
             abort(409)
+        except BrokenProcessPool:  # the worker died (out of memory?): the next request starts another
+            log.error("public files: the worker process making %s/%s died", uid, name)
+            abort(503)
         if data is None:
             abort(404)
         resp = make_response(data)
@@ -646,20 +654,6 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
             record=record,
             attendance={"rounds": rounds, "registered": registered},
         )
-
-
-def _signing_identity(config: Config) -> Any:
-    """The [signing] identity the public PDFs are signed with; None (unsigned, and the pages say so)
-    when none is configured or it cannot be loaded (logged: the pages go on without signatures)."""
-    if not config.signing.enabled:
-        return None
-    from protocol_export.keys import SigningSetupError, load_identity
-
-    try:
-        return load_identity(config.signing)
-    except SigningSetupError as exc:
-        log.error("public files: not signed: %s", exc)
-        return None
 
 
 def _simulator(web: Web, method: str, path: str, body: st.JSON | None = None) -> Any:
@@ -824,3 +818,4 @@ class WebServer:
             self._thread.join(5)
             self._thread = None
         self.web.publisher.stop()
+        self.web.files.close()

@@ -14,11 +14,13 @@ One list of names, one way to make each, for both places they are published: the
 :class:`SittingFiles` makes them from one ``SittingDoc`` (and the item spans the open data needs), so
 a publisher reads and verifies the journal once per sitting.  :class:`FileCache` is the web app's: it
 keys every file by the sitting's journal head (``Journal.last_record``, one indexed row), so a
-request after a new record renders again and any other is served from memory; the sitting is loaded
-once per head however many of its files are asked for, and one lock per sitting keeps two requests
-from rendering the same 1000-page protocol side by side.  Unsigned PDFs and the open data are
-reproducible bytes of the journal; a signed PDF differs from another signing of it only in its
-signature (the time of signing).
+request after a new record renders again and any other is served from memory, and one lock per
+sitting keeps two requests from rendering the same 1000-page protocol side by side.  What makes a
+file is a ``Maker``: :class:`LoadedSittings` here (a sitting loaded once per head however many of its
+files are asked for), or :class:`ProcessMaker`, the same in a worker process — the web app's, so that
+rendering never holds the interpreter the engine and the line loops run on.  Unsigned PDFs and the
+open data are reproducible bytes of the journal; a signed PDF differs from another signing of it
+only in its signature (the time of signing).
 
 The renderer, pyHanko and the open-data writer are imported when a file is first made: the web app
 imports this module at start and must stay light.
@@ -26,18 +28,25 @@ imports this module at start and must stay light.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from chamber.config_sections import SigningConfig
     from chamber.journal import Journal
     from protocol_export.facts import Facts
     from protocol_export.keys import Identity
     from protocol_export.source import SittingDoc
     from protocol_export.timeline import ItemSpan
+
+log = logging.getLogger("protocol_export.site_files")
 
 PROTOCOL = "protocol.pdf"
 OPENDATA_DIR = "opendata"
@@ -164,12 +173,120 @@ def load_files(
     )
 
 
+def head_of(journal: Journal, uid: str) -> str | None:
+    """The sitting's journal head ``SEQ:HASH`` now (one indexed row), None for no such sitting."""
+    last = journal.last_record(uid)
+    return None if last is None else f"{last.seq}:{last.hash}"
+
+
+#: Makes file ``name`` of sitting ``uid`` as the journal stands: (the head it was made at, the bytes or
+#: None for a file the sitting has not).
+Maker = Callable[[str, str], "tuple[str, bytes | None]"]
+
+
+class LoadedSittings:
+    """The in-process maker: the files of the last few sittings asked for, each kept while its head
+    stays (loading a sitting reads and verifies its whole journal)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        identity: Callable[[], Identity | None] = lambda: None,
+        location: str | None = None,
+        keep: int = 2,
+    ) -> None:
+        self.journal, self.identity, self.location, self.keep = journal, identity, location, keep
+        self.known: OrderedDict[str, SittingFiles] = OrderedDict()
+
+    def __call__(self, uid: str, name: str) -> tuple[str, bytes | None]:
+        files = self.known.get(uid)
+        if files is None or files.doc.head_text != head_of(self.journal, uid):
+            files = load_files(self.journal, uid, identity=self.identity(), location=self.location)
+            self.known[uid] = files
+            while len(self.known) > self.keep:
+                self.known.popitem(last=False)
+        self.known.move_to_end(uid)
+        return files.doc.head_text, files.make(name)
+
+
+class ProcessMaker:
+    """Makes the files in a worker process of its own (spawned on the first request; one at a time).
+
+    The web app runs in the controller's process, beside the engine and the line loops: rendering a
+    1 000-page protocol there would hold the interpreter for seconds while consoles wait to be polled.
+    The worker opens the store read-only by its URL and loads the signing key from ``[signing]``
+    itself, so neither the journal nor a key crosses between processes; only names go there and bytes
+    come back.  A worker that died is replaced on the next request."""
+
+    def __init__(self, url: str, signing: SigningConfig | None, location: str | None) -> None:
+        self.url, self.signing, self.location = url, signing, location
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, uid: str, name: str) -> tuple[str, bytes | None]:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the web server's process has threads (engine, line loops, web)
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            pool = self._pool
+        try:
+            return pool.submit(_worker_make, self.url, self.signing, self.location, uid, name).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_WORKER: LoadedSittings | None = None  # in a ProcessMaker's worker: its store, key and sittings
+
+
+def _worker_make(
+    url: str, signing: SigningConfig | None, location: str | None, uid: str, name: str
+) -> tuple[str, bytes | None]:
+    global _WORKER
+    if _WORKER is None:
+        from chamber.journal import Journal
+
+        identity = signing_identity(signing)
+        _WORKER = LoadedSittings(Journal(url, create=False), lambda: identity, location)
+    return _WORKER(uid, name)
+
+
+def signing_identity(signing: SigningConfig | None) -> Identity | None:
+    """The identity ``[signing]`` names; None when it names none or it cannot be loaded (logged: the
+    documents go out unsigned, and the pages say so)."""
+    if signing is None or not signing.enabled:
+        return None
+    from protocol_export.keys import SigningSetupError, load_identity
+
+    try:
+        return load_identity(signing)
+    except SigningSetupError as exc:
+        log.error("public files: not signed: %s", exc)
+        return None
+
+
+def process_maker(journal: Journal, signing: SigningConfig | None, location: str | None) -> ProcessMaker | None:
+    """A :class:`ProcessMaker` for ``journal``'s store; None for one another process cannot open (an
+    in-memory SQLite database, a store opened through a custom connection)."""
+    url = journal.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return ProcessMaker(url.render_as_string(hide_password=False), signing, location)
+
+
 class FileCache:
     """The web app's files of every sitting, made on demand and kept while the sitting's head stays.
 
-    ``identity`` is called once, on the first file: it gives the signing identity (None: unsigned),
-    so a web app without [signing] never imports pyHanko and one whose key cannot be loaded says so
-    in its log when a document is first asked for, not at start."""
+    ``maker`` makes a file (default: :class:`LoadedSittings`, in this process; the web app gives a
+    :class:`ProcessMaker`).  ``identity`` is asked once, for what the pages say (signed or not)."""
 
     def __init__(
         self,
@@ -178,17 +295,17 @@ class FileCache:
         identity: Callable[[], Identity | None] = lambda: None,
         location: str | None = None,
         keep: int = 24,
+        maker: Maker | None = None,
     ) -> None:
         self._journal = journal
         self._identity_source = identity
         self._identity: Identity | None = None
         self._identity_known = False
-        self._location = location
         self._keep = keep  # files kept in memory (a 450-seat protocol of 100 votes is ~24 MB)
         self._files: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
-        self._sittings: dict[str, tuple[str, SittingFiles]] = {}  # uid -> (head, its files)
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._maker: Maker = maker or LoadedSittings(journal, self.identity, location)
 
     def identity(self) -> Identity | None:
         with self._lock:
@@ -201,14 +318,10 @@ class FileCache:
     def signed(self) -> bool:
         return self.identity() is not None
 
-    def _head(self, uid: str) -> str | None:
-        last = self._journal.last_record(uid)
-        return None if last is None else f"{last.seq}:{last.hash}"
-
     def get(self, uid: str, name: str) -> bytes | None:
         """File ``name`` of sitting ``uid`` for the journal as it stands; None if there is no such file
         (``SourceError`` when the journal cannot back a document)."""
-        head = self._head(uid)
+        head = head_of(self._journal, uid)
         if head is None:
             return None
         key = (uid, head, name)
@@ -217,24 +330,21 @@ class FileCache:
                 self._files.move_to_end(key)
                 return self._files[key]
             lock = self._locks.setdefault(uid, threading.Lock())
-        identity = self.identity()
         with lock:  # one sitting's documents are made one at a time; other sittings go on
             with self._lock:
                 if key in self._files:  # made by the request this one waited for
                     return self._files[key]
-                known = self._sittings.get(uid)
-            if known is None or known[0] != head:
-                files = load_files(self._journal, uid, identity=identity, location=self._location)
-                head = files.doc.head_text  # what was read, if records came in since the look above
-                key = (uid, head, name)
-                known = (head, files)
-                with self._lock:
-                    self._sittings[uid] = known
-            data = known[1].make(name)
+            made_at, data = self._maker(uid, name)  # made_at: newer than head if records came in since
             if data is None:
                 return None
             with self._lock:
-                self._files[key] = data
+                self._files[(uid, made_at, name)] = data
                 while len(self._files) > self._keep:
                     self._files.popitem(last=False)
             return data
+
+    def close(self) -> None:
+        """Stop the worker process, if the maker has one."""
+        close = getattr(self._maker, "close", None)
+        if close is not None:
+            close()

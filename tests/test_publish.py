@@ -180,9 +180,11 @@ def web(store: tuple[str, str]) -> Iterator[FlaskClient]:
     engine = Engine(journal)  # the sitting is closed: nothing to resume, nothing written
     app, _ = create_app(engine, load_config(ROOT / "config.toml"))
     app.config["TESTING"] = True
+    files: site_files.FileCache = app.extensions["chamber"].files
     try:
         yield app.test_client()
     finally:
+        files.close()
         journal.close()
 
 
@@ -207,6 +209,9 @@ def test_the_site_pages_are_the_web_apps_pages(
 def test_the_web_app_serves_the_sites_files(web: FlaskClient, site: tuple[Path, Published], doc: SittingDoc) -> None:
     out, _ = site
     uid = doc.uid
+    assert web.application is not None
+    # made in a worker process: a 1000-page protocol must not hold the engine's interpreter
+    assert isinstance(web.application.extensions["chamber"].files._maker, site_files.ProcessMaker)
     names = [site_files.PROTOCOL, "vote-1.pdf", "vote-5.pdf", "opendata/manifest.json", "opendata/motions2.csv"]
     for name in names:
         served = web.get(f"/public/files/{uid}/{name}")
