@@ -15,6 +15,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from pypdf import PdfReader
 from chamber.cli import main
 from chamber.config import load_config
 from chamber.core import events as ev
-from chamber.engine import Engine
+from chamber.engine import Engine, Outcome
 from chamber.journal import Journal
 from display.app import create_app
 from display.i18n import STRINGS
@@ -326,3 +327,24 @@ def test_the_progress_bar_draws_on_a_terminal_only() -> None:
     bar.advance(3, "x")
     bar.done()
     assert quiet.getvalue() == ""
+
+
+def test_an_open_sitting_is_published_as_it_stands_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chamber import synthetic
+
+    url = f"sqlite:///{tmp_path / 'open.db'}"
+    with Journal(url) as journal:
+        engine = Engine(journal, clock=lambda: 1_764_662_400_000)
+        opened: Future[Outcome] = Future()
+        engine.process([(ev.OpenSitting(roster=synthetic.load(5).roster(), number=1, title="Перше"), opened)])
+        assert opened.result(0).accepted
+        uid = engine.sitting_uid
+    assert uid is not None
+    out = tmp_path / "site"
+    assert main(["publish", "--db", url, "--sitting", uid, "--out", str(out), "--config", str(tmp_path / "x")]) == 0
+    assert f"sitting {uid} is still open" in capsys.readouterr().out
+    page = (out / f"sitting/{uid}/index.html").read_text(encoding="utf-8")
+    assert STRINGS["uk"]["sitting_in_progress"] in page and STRINGS["uk"]["documents_so_far"] in page
+    assert PdfReader(out / f"files/{uid}/protocol.pdf").pages  # the protocol so far
