@@ -46,7 +46,11 @@ log = logging.getLogger("chamber.engine")
 
 SEAT_EVENTS = ev.SEAT_EVENTS
 MAX_BATCH = 512
-SNAPSHOT_EVERY_MS = 50  # the display never needs fresher than this; building one costs ~1 ms at 450 seats
+# While presses come in, a new snapshot at most this often: the publisher sends the newest one when its
+# 100 ms slot comes, so this is how stale a patch can be.  Building one costs 0.1-0.7 ms of CPU at 450 seats
+# (docs/BENCHMARKS.md: 20 ms against 50 ms took 20-30 ms off the web's median and p90, no cost seen on the
+# bus cycle; 10 ms gained little more for twice the builds).
+SNAPSHOT_EVERY_MS = 20
 
 #: An adapter fed every input (in its journal form: a secret choice arrives without its key) with its
 #: effects (in a secret vote ``ChoiceAccepted`` carries option -1: taken, value not shown).
@@ -102,6 +106,7 @@ class Engine:
         self._snapshot: Snapshot = self.sitting.snapshot()
         self._snapshot_at = 0
         self._dirty = False
+        self._snapshot_watchers: list[Callable[[], None]] = []
         self.journal_failures = 0
         #: The journal sequence number of the input being handed to the subscribers (None when it is not
         #: journaled, or for the outputs a resumed sitting starts with); read it only from a subscriber.
@@ -168,6 +173,11 @@ class Engine:
         sitting (``self.sitting``, just after this input) and ``current_seq`` there, and nowhere else."""
         self._subscribers.append(fn)
 
+    def watch_snapshots(self, fn: Callable[[], None]) -> None:
+        """``fn()`` runs on the engine thread each time a new snapshot is published: it must only signal
+        (set a ``threading.Event``), the reader then calls ``snapshot()`` on its own thread."""
+        self._snapshot_watchers.append(fn)
+
     def time_ms(self) -> int:
         """The engine's clock now (ms), as the next input would be stamped; any thread may read it, it
         moves nothing (an adapter that timestamps what it hears, e.g. the speech recorder, uses it)."""
@@ -225,7 +235,9 @@ class Engine:
         if first is None:
             wait = (self.sitting.next_deadline() - self._time()) / 1000
             try:
-                first = self._queue.get(timeout=min(max(wait, 0.0), SNAPSHOT_EVERY_MS / 1000 if self._dirty else 1.0))
+                # dirty: wake when the cap allows the trailing snapshot (not a whole cap after this batch)
+                hold = (self._snapshot_at + SNAPSHOT_EVERY_MS - self._time()) / 1000 if self._dirty else 1.0
+                first = self._queue.get(timeout=max(min(wait, hold), 0.0))
             except queue.Empty:
                 if self.sitting.next_deadline() <= self._time():
                     return [(ev.Tick(), Future())]
@@ -310,7 +322,14 @@ class Engine:
         if not self._dirty:
             return
         now = self._time()
+        # A batch of presses after a quiet spell is published at once (leading edge); within the cap the
+        # snapshot waits for the next batch or for _next_batch's timeout at the cap's end (trailing edge).
         if force or now - self._snapshot_at >= SNAPSHOT_EVERY_MS:
             self._snapshot = self.sitting.snapshot()
             self._snapshot_at = now
             self._dirty = False
+            for fn in self._snapshot_watchers:
+                try:
+                    fn()
+                except Exception:  # a broken watcher must not stop the chamber
+                    log.exception("snapshot watcher %r failed", fn)

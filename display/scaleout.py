@@ -8,7 +8,7 @@ display/web_main.py) serve the pages and the Socket.IO namespaces; they have no 
 between them goes through Redis:
 
 * **States and patches.**  The controller's :class:`QueuePublisher` is the ordinary publisher
-  (display.publisher: a tick every 100 ms, one patch per stream with its ``rev``) whose patches go out
+  (display.publisher: at most one patch per stream and 100 ms, each with its ``rev``) whose patches go out
   through python-socketio's write-only ``RedisManager`` on channel :data:`CHANNEL`, the channel every
   web process's SocketIO listens on.  Before each patch is published, the stream's whole state (with
   that patch's ``rev``) is written to the key ``chamber:state:<namespace>``: whoever sees patch R on
@@ -246,9 +246,9 @@ class Signer:
 class QueuePublisher(Publisher):
     """The controller's publisher with Redis behind it (see the module docstring, «States and patches»).
 
-    The streams hand their patches to ``_collect``; after each tick ``_flush`` writes each stream's
-    whole state to its key and then publishes the patch, in that order, from the publisher's thread.
-    """
+    The streams hand their patches to ``_collect``; after each send (``tick``) ``_flush`` writes each
+    stream's whole state to its key and then publishes the patch, in that order, from the publisher's
+    thread.  When it sends is the ordinary publisher's business (``Publisher.step``)."""
 
     def __init__(
         self,
@@ -285,11 +285,12 @@ class QueuePublisher(Publisher):
         else:  # the controller serves no pages: nobody is connected to it to send a state to
             log.debug("scale-out: %s to %s on %s not sent from the controller", event, to, namespace)
 
-    def tick(self, monotonic: float | None = None) -> None:
+    def tick(self, monotonic: float | None = None) -> bool:
         if not self._ready:
-            return
-        super().tick(monotonic)
+            return False
+        sent = super().tick(monotonic)
         self._flush()
+        return sent
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []

@@ -116,7 +116,7 @@ class Env:
 
     def published(self, before: Snapshot) -> None:
         """The engine publishes a new snapshot after every input it applied: a command at once, a seat
-        event within its 50 ms cap (and the command's after its Future is answered)."""
+        event within its cap, SNAPSHOT_EVERY_MS (and the command's after its Future is answered)."""
         wait_for(lambda: self.engine.snapshot() is not before, timeout=10, what="the engine's next snapshot")
 
 
