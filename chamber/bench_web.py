@@ -286,7 +286,7 @@ def bench_latency(
             server = WebServer(app, socketio, "127.0.0.1", 0)
             server.start()
             cookie, csrf = _log_in(app)
-            hall = Worker(["hall", "--url", server.url(""), "--cookie", cookie, "--csrf", csrf], tmp, "hall")
+            hall = Worker(["hall", "--url", server.url(""), "--cookie", cookie, f"--csrf={csrf}"], tmp, "hall")
             workers.append(hall)
             hall.read()  # connected, with its first state
 
