@@ -42,22 +42,24 @@ def kind_of(key: Key | None) -> int:
     return CHOICE if key is None or key in YES_NO_OPTIONS else int(key)
 
 
+_UNSEEN = object()  # a ring slot holding no number of this boot's window
+
+
 class Numbering:
     """The newest event numbers taken from one seat's console.
 
-    Slot ``seq % 16`` of two rings holds the newest number taken with those low bits and its key: a
-    repeat can only be one of the 16 newest numbers (``WINDOW``), and it is one only if its slot
-    holds that very number (a number skipped, as an unknown key code is, leaves an older one there).
+    ``ring[seq % 16]`` holds the key of number ``seq`` if it was taken: a repeat can only be one of
+    the 16 newest numbers (``WINDOW``), and when numbers are skipped (an unknown key code is never
+    handed over) their slots are emptied, so a slot never answers for an older number than its own.
     Keys are stored as given and compared by kind only when a number comes again, so the path of a
-    new press (the common one, ~450 of them when a vote opens) is a compare and two stores."""
+    new press (the common one, ~450 of them when a vote opens) is a compare and a store."""
 
-    __slots__ = ("boot", "keys", "last", "seqs")
+    __slots__ = ("boot", "last", "ring")
 
     def __init__(self) -> None:
         self.boot: int | None = None  # the console's boot of the events below
         self.last: int | None = None  # the newest event number taken
-        self.seqs: list[int] = [-1] * WINDOW  # -1: no number of this boot in the slot
-        self.keys: list[Key | None] = [None] * WINDOW
+        self.ring: list[object] = [_UNSEEN] * WINDOW
 
     def restarted(self) -> None:
         """The line saw the console restart.  Only the old rule needs telling: where events carry their
@@ -74,25 +76,32 @@ class Numbering:
         last = self.last
         if boot != self.boot:  # a power-up since the last event taken: numbering from 0 again
             self.boot = boot
-            self.seqs = [-1] * WINDOW
-            last = None
-        elif last is not None and ((last - seq) & 0xFFFF) < 0x8000:  # at or before the newest taken
-            return self._again(seq, key, last)
+            self.ring = [_UNSEEN] * WINDOW
+        elif last is not None:
+            ahead = (seq - last) & 0xFFFF
+            if ahead != 1:
+                if ahead == 0 or ahead >= 0x8000:  # at or before the newest taken (RFC 1982)
+                    return self._again(seq, key, last)
+                self._skip(last, ahead)
         self.last = seq
-        self.seqs[seq & 15] = seq
-        self.keys[seq & 15] = key
+        self.ring[seq & 15] = key
         return NEW
 
+    def _skip(self, last: int, ahead: int) -> None:
+        """Numbers between ``last`` and ``last + ahead`` were never taken: empty their slots."""
+        ring = self.ring
+        for n in range(1, min(ahead, WINDOW + 1)):
+            ring[(last + n) & 15] = _UNSEEN
+
     def _again(self, seq: int, key: Key | None, last: int) -> int:
-        """A number at or before the newest taken (serial arithmetic, RFC 1982): the same press again,
-        or a conflict (taken as new, the numbering going on from it)."""
-        slot = seq & 15
-        if ((last - seq) & 0xFFFF) < WINDOW and self.seqs[slot] == seq and kind_of(self.keys[slot]) == kind_of(key):
+        """A number at or before the newest taken: the same press again, or a conflict (taken as new,
+        the numbering going on from it)."""
+        held = self.ring[seq & 15]
+        if ((last - seq) & 0xFFFF) < WINDOW and held is not _UNSEEN and _same_kind(held, key):
             return REPEAT
-        self.seqs = [-1] * WINDOW
+        self.ring = [_UNSEEN] * WINDOW
         self.last = seq
-        self.seqs[slot] = seq
-        self.keys[slot] = key
+        self.ring[seq & 15] = key
         return CONFLICT
 
     def _legacy(self, seq: int) -> int:
@@ -101,3 +110,8 @@ class Numbering:
             return REPEAT
         self.last = seq
         return NEW
+
+
+def _same_kind(held: object, key: Key | None) -> bool:
+    assert held is None or isinstance(held, Key)
+    return kind_of(held) == kind_of(key)
