@@ -115,21 +115,8 @@ class _Session(SecureCookieSessionInterface):
 MALFORMED = "<malformed>"
 
 
-class _Json:
-    """JSON of the Socket.IO packets: UTF-8 as is (a Cyrillic letter as ``\\u0436`` costs six bytes)."""
-
-    @staticmethod
-    def dumps(obj: Any, **kwargs: Any) -> str:
-        kwargs.setdefault("ensure_ascii", False)
-        return json.dumps(obj, **kwargs)
-
-    @staticmethod
-    def loads(text: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(text, **kwargs)
-
-
 class _Packet(sio_packet.Packet):  # type: ignore[misc]  # python-socketio has no type hints
-    json = _Json
+    json = st.Utf8Json
 
     def decode(self, encoded_packet: Any) -> int:
         try:

@@ -220,15 +220,23 @@ class CommandRunner:
             "phase": snap.phase.value,
         }
 
-    def run(self, obj: object, *, user: str, role: str, lang: str) -> Result:
+    def checked(self, obj: object, *, user: str, role: str, lang: str) -> tuple[Any, str, Any] | Result:
+        """(body, type name, decoded command) of a command this role may send, or the refusal of a
+        malformed or forbidden one (logged, and flagged as a forgery)."""
         try:
             body, kind = command_type(obj)
             if not allowed(role, kind):
                 raise Refused("forbidden", f"role {role} may not send {kind}")
-            command = decode(body, kind, self.config)
+            return body, kind, decode(body, kind, self.config)
         except Refused as exc:
             log.warning("web: command from %s (%s) refused: %s: %s", user, role, exc.code, exc.why)
             return Result(self.refusal(exc.code, exc.why, lang, role=role), forged=True)
+
+    def run(self, obj: object, *, user: str, role: str, lang: str) -> Result:
+        checked = self.checked(obj, user=user, role=role, lang=lang)
+        if isinstance(checked, Result):
+            return checked
+        command = checked[2]
         if isinstance(command, AcknowledgeAlert):
             if not self.alerts.acknowledge(command.id):
                 return Result(self.refusal("unknown_alert", f"no alert {command.id}", lang))

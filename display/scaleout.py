@@ -112,9 +112,6 @@ from display.commands import (
     Refused,
     Result,
     agenda_from_csv,
-    allowed,
-    command_type,
-    decode,
 )
 from display.publisher import AlertBook, Publisher, Stream
 
@@ -175,19 +172,6 @@ def connect(url: str) -> redis.Redis:
         health_check_interval=30,
     )
     return client
-
-
-class Utf8Json:
-    """JSON for the manager's messages: Cyrillic as UTF-8, not six-byte ``\\u`` escapes."""
-
-    @staticmethod
-    def dumps(obj: Any, **kwargs: Any) -> str:
-        kwargs.setdefault("ensure_ascii", False)
-        return json.dumps(obj, **kwargs)
-
-    @staticmethod
-    def loads(text: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(text, **kwargs)
 
 
 def load_state(client: redis.Redis, namespace: str) -> st.JSON | None:
@@ -622,7 +606,7 @@ class ControllerQueue:
     ) -> None:
         engine = getattr(controller, "engine", controller)
         self.client = connect(url)
-        self.manager = socketio.RedisManager(url, channel=CHANNEL, write_only=True, json=Utf8Json)
+        self.manager = socketio.RedisManager(url, channel=CHANNEL, write_only=True, json=st.Utf8Json)
         chamber = st.chamber_of(config)
         self.publisher = QueuePublisher(
             engine,
@@ -982,14 +966,10 @@ class RemoteRunner(CommandRunner):
         }
 
     def run(self, obj: object, *, user: str, role: str, lang: str) -> Result:
-        try:
-            body, kind = command_type(obj)
-            if not allowed(role, kind):
-                raise Refused("forbidden", f"role {role} may not send {kind}")
-            command = decode(body, kind, self.config)
-        except Refused as exc:
-            log.warning("web: command from %s (%s) refused: %s: %s", user, role, exc.code, exc.why)
-            return Result(self.refusal(exc.code, exc.why, lang, role=role), forged=True)
+        checked = self.checked(obj, user=user, role=role, lang=lang)
+        if isinstance(checked, Result):
+            return checked
+        body, kind, command = checked
         if isinstance(command, ImportAgenda):
             try:
                 agenda_from_csv(command.csv)  # the secretary hears about a broken file without a round trip

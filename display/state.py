@@ -26,6 +26,7 @@ whose value becomes ``null`` is *removed* by a merge patch, so a page treats a m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -397,3 +398,17 @@ def without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: without_nulls(v) for k, v in value.items() if v is not None}
     return value
+
+
+class Utf8Json:
+    """JSON as the states travel (Socket.IO packets, the Redis manager's messages): UTF-8 as is, a
+    Cyrillic letter not as a six-byte ``\\u0436`` escape."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("ensure_ascii", False)
+        return json.dumps(obj, **kwargs)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(text, **kwargs)
