@@ -205,6 +205,9 @@ class DeputyConfig(_Model):
     seat: int | None = Field(default=None, ge=1)
     open_data_id: Text = ""
     role: Role = Field(default=Role.DEPUTY, strict=False)
+    # For the pages' words only («Утрималася», «Відсутня»): None lets display.state infer it from the
+    # patronymic; the core and the journal never need it, so to_core leaves it out.
+    gender: Literal["f", "m"] | None = None
 
     def to_core(self) -> Deputy:
         return Deputy(

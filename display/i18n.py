@@ -358,6 +358,18 @@ _UK: dict[str, str] = {
     "signed_note": "з електронним підписом",
     "unsigned_note": "без електронного підпису",
     "documents_so_far": "Засідання триває: документи складено з журналу на цю хвилину.",
+    # --- a woman's forms of the words said of one deputy: ``key + "_f"`` (display.page_filters.word,
+    # Live.trFor); English has no gender, so its entries repeat the plain ones
+    "one_abstain_f": "Утрималася",
+    "one_did_not_vote_f": "Не голосувала",
+    "one_absent_f": "Відсутня",
+    "legend_voted_f": "Проголосувала",
+    "legend_not_voted_f": "Ще не проголосувала",
+    "legend_present_f": "Присутня",
+    "choice_f": "Як голосувала",
+    "voting_record_f": "Як голосувала",
+    "registered_in_f": "зареєстрована на {n} з {total} реєстрацій",
+    "no_faction_f": "Позафракційна",
 }
 
 _EN: dict[str, str] = {
@@ -706,9 +718,31 @@ _EN: dict[str, str] = {
     "signed_note": "electronically signed",
     "unsigned_note": "not electronically signed",
     "documents_so_far": "The sitting is in progress: the documents show the journal as it stands now.",
+    # --- a woman's forms (the same words in English)
+    "one_abstain_f": "Abstained",
+    "one_did_not_vote_f": "Did not vote",
+    "one_absent_f": "Absent",
+    "legend_voted_f": "Voted",
+    "legend_not_voted_f": "Not voted yet",
+    "legend_present_f": "Present",
+    "choice_f": "Vote",
+    "voting_record_f": "Voting record",
+    "registered_in_f": "registered at {n} of {total} registrations",
+    "no_faction_f": "No faction",
 }
 
 STRINGS: dict[str, dict[str, str]] = {"uk": _UK, "en": _EN}
+
+
+#: The keys with a woman's form (``key + "_f"``): what is said of one deputy.
+GENDERED = frozenset(k[:-2] for k in _UK if k.endswith("_f"))
+
+
+def word(t: dict[str, str], key: str, gender: str | None) -> str:
+    """``t[key]``, or its woman's form when ``gender`` is ``"f"`` and it has one."""
+    if gender == "f" and key in GENDERED:
+        return t.get(key + "_f", t.get(key, key))
+    return t.get(key, key)
 
 
 def strings(lang: str | None) -> dict[str, str]:

@@ -20,7 +20,14 @@ Jinja's ``sort`` compares code points, which puts Є, І and Ї (U+0404..U+0407)
 would head a list of deputies.  ``{{ items|sort_uk('name') }}`` sorts in the order of the Ukrainian
 alphabet (а б в г ґ д е є ж з и і ї й к … ю я; the apostrophe and the hyphen are skipped, as in a
 dictionary), case-insensitively; the attribute is a path as in Jinja's ``sort`` (``'1.name'``).
-``install(app)`` registers all four.
+
+Words said of one deputy
+------------------------
+``{{ t|word('one_absent', deputy) }}`` is «Відсутній» or, for a woman, «Відсутня» (display.i18n.word):
+the deputy's ``gender`` where the page was given one (display.state.chamber_of), else read from the
+name (display.state.gender_of; the static site's roster comes from the journal, which has no gender).
+
+``install(app)`` registers all five.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from jinja2 import Environment, pass_environment
 from jinja2.filters import make_attrgetter
+
+from display import i18n
+from display.state import gender_of
 
 KYIV = ZoneInfo("Europe/Kyiv")
 UK_ALPHABET = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя"
@@ -88,6 +98,17 @@ def sort_uk(environment: Environment, items: Iterable[Any], attribute: str | int
     return sorted(items, key=lambda item: uk_key(str(get(item))))
 
 
+def word(t: dict[str, str], key: str, deputy: Any = None) -> str:
+    """The string ``key`` of ``t`` in the grammatical gender of ``deputy`` (a dict with ``gender`` or
+    at least ``name``; None: the plain form)."""
+    gender = None
+    if isinstance(deputy, dict):
+        gender = deputy.get("gender") or gender_of(str(deputy.get("name") or ""))
+    return i18n.word(t, key, gender)
+
+
 def install(app: Flask) -> None:
     """Register the filters on the app's Jinja environment."""
-    app.jinja_env.filters.update(kyiv_time=kyiv_time, kyiv_date=kyiv_date, kyiv_iso=kyiv_iso, sort_uk=sort_uk)
+    app.jinja_env.filters.update(
+        kyiv_time=kyiv_time, kyiv_date=kyiv_date, kyiv_iso=kyiv_iso, sort_uk=sort_uk, word=word
+    )

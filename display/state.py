@@ -53,7 +53,7 @@ class Chamber:
     quorum: Threshold
     max_open_mics: int
     seats: dict[int, tuple[float, float, bool]]  # id -> (x, y, chair), in file order
-    deputies: JSON  # "id" -> {"name", "short", "faction", "seat", "role"}
+    deputies: JSON  # "id" -> {"name", "short", "faction", "seat", "role", "gender"}
     voters: frozenset[int]  # deputies who press choice keys (the head only when the council says so)
 
     @property
@@ -77,6 +77,7 @@ def chamber_of(config: Config) -> Chamber:
                 "faction": d.faction,
                 "seat": d.seat,
                 "role": d.role.value,
+                "gender": d.gender or gender_of(d.full_name),
             }
             for d in config.deputies
         },
@@ -90,6 +91,33 @@ def short_name(full: str) -> str:
     if len(parts) < 2:
         return full
     return parts[0] + " " + " ".join(f"{p[0]}." for p in parts[1:])
+
+
+#: Patronymic endings: Ukrainian (Петрівна, Олексіївна / Петрович, Ілліч) and the Turkic forms some
+#: Crimean Tatar names keep as a separate word (кизи / огли).
+_FEMININE_PATRONYMIC = ("івна", "ївна", "овна", "евна", "інічна", "кизи", "кызы")
+_MASCULINE_PATRONYMIC = ("ович", "евич", "йович", "іч", "ич", "огли", "оглу")
+#: Surnames that only a woman bears (Іванова, Ковальська; the man's are Іванов, Ковальський): the clue
+#: left when a name has no patronymic.
+_FEMININE_SURNAME = ("ова", "єва", "ева", "іна", "їна", "ська", "цька", "зька")
+
+
+def gender_of(full_name: str) -> str:
+    """``"f"`` or ``"m"``: the grammatical gender of a deputy's words on the pages («Утрималася»).
+
+    Read from the patronymic («Прізвище Ім'я По батькові», the form protocols use), which Ukrainian
+    marks unambiguously; without one, a surname only women bear (Іванова, Ковальська) says ``"f"``, and
+    anything else (Коваленко, a name in Latin letters) ``"m"``, the form the law's own texts use, unless
+    config.toml says ``gender = "f"`` for that deputy.
+    """
+    words = [w.casefold().strip(".,") for w in full_name.split()]
+    for w in reversed(words[2:]):
+        if w.endswith(_FEMININE_PATRONYMIC):
+            return "f"
+        if w.endswith(_MASCULINE_PATRONYMIC):
+            return "m"
+    surname = words[0].rsplit("-", 1)[-1] if words else ""
+    return "f" if len(words) >= 2 and surname.endswith(_FEMININE_SURNAME) else "m"
 
 
 # --- words ------------------------------------------------------------------------------------------

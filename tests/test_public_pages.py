@@ -196,3 +196,62 @@ def test_the_virtual_seat_names_its_deputy_in_the_page(tmp_path: Path, config: C
     finally:
         engine.stop()
         journal.close()
+
+
+# --- a woman's words -------------------------------------------------------------------------------------------
+
+
+def test_what_is_said_of_one_deputy_is_in_her_or_his_grammatical_gender(
+    public: tuple[FlaskClient, Engine, SetClock], config: Config
+) -> None:
+    """The first 25 deputies by id voted За; the rest registered (26-30) and did not vote, or were absent:
+    a woman «Не голосувала» / «Відсутня», a man «Не голосував» / «Відсутній», on the vote's page and on
+    her or his own page; and she is «зареєстрована», «Позафракційна» where the roster leaves her out."""
+    client, engine, clock = public
+    uid = run_sitting(engine, config, clock)
+    deputies = sorted(config.deputies, key=lambda d: d.id)
+    women = [d for d in deputies if d.full_name.split()[-1].endswith("вна")]
+    men = [d for d in deputies if d.full_name.split()[-1].endswith("вич")]
+    assert women and men
+    vote = client.get(f"/public/vote/{uid}/1").text
+    row = r'<a href="/public/deputy/\d+">([^<]+)</a></td><td>[^<]*</td><td><span class="badge o-[a-z_]+">([^<]+)</span>'
+    rows = {html.unescape(name): word for name, word in re.findall(row, vote)}
+    expected = {"did_not_vote": ("Не голосувала", "Не голосував"), "absent": ("Відсутня", "Відсутній")}
+    seen: set[tuple[str, str]] = set()
+    for position, d in enumerate(deputies):
+        outcome = "yes" if position < 25 else "did_not_vote" if position < 30 else "absent"
+        if d.role.value == "head" and not config.council.head_votes:
+            continue
+        female = d in women
+        word = "За" if outcome == "yes" else expected[outcome][0 if female else 1]
+        assert rows[d.full_name] == word, (d.full_name, outcome)
+        seen.add((outcome, "f" if female else "m"))
+    assert {("did_not_vote", "f"), ("absent", "f"), ("absent", "m")} <= seen
+    woman = next(d for d in women if deputies.index(d) >= 30)
+    page = client.get(f"/public/deputy/{woman.id}").text
+    assert "Як голосувала" in page and "Відсутня" in page and "зареєстрована на 0 з 1" in page
+    man = next(d for d in men if deputies.index(d) >= 30)
+    page = client.get(f"/public/deputy/{man.id}").text
+    assert "Як голосував" in page and "Відсутній" in page and "зареєстрований на 0 з 1" in page
+    english = client.get(f"/public/deputy/{woman.id}?lang=en").text
+    assert "Absent" in english and "registered at 0 of 1" in english
+
+
+def test_config_may_say_a_deputys_gender_where_the_name_does_not() -> None:
+    """A name without a patronymic says nothing certain: config.toml's ``gender`` does (and only "f" or "m")."""
+    from pydantic import ValidationError
+
+    from chamber.config_sections import DeputyConfig
+    from display.state import gender_of
+
+    assert gender_of("Коваленко Олена Петрівна") == "f" and gender_of("Шевчук Олександр Іванович") == "m"
+    assert gender_of("Сидоренко Ілля Ілліч") == "m" and gender_of("Шевченко-Бойко Марія Олексіївна") == "f"
+    assert gender_of("Мамутова Ельміра Рустем кизи") == "f"
+    assert gender_of("Іванова Ганна") == "f" and gender_of("Ковальська Ірина") == "f"  # a woman's surname
+    assert gender_of("Коваленко Олена") == "m" and gender_of("Olena Kovalenko") == "m"  # nothing says so
+    plain = DeputyConfig.model_validate({"id": 1, "full_name": "Коваленко Олена"})
+    assert plain.gender is None
+    said = DeputyConfig.model_validate({"id": 1, "full_name": "Коваленко Олена", "gender": "f"})
+    assert said.gender == "f" and said.to_core() == plain.to_core()  # the core and the journal never see it
+    with pytest.raises(ValidationError):
+        DeputyConfig.model_validate({"id": 1, "full_name": "Коваленко Олена", "gender": "female"})

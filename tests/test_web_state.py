@@ -83,6 +83,7 @@ def test_the_public_state_has_every_key_of_the_contract() -> None:
         "faction": "Фракція 1",
         "seat": 1,
         "role": "deputy",
+        "gender": "f",  # Петрівна: what the pages say of her is «Утрималася», «Відсутня»
     }
 
 

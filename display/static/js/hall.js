@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { connectLive, esc, formatDuration, formatClock, tr, speechDeadline, deputyName, thresholdWords, agendaItem } = window.Live;
+  const { connectLive, esc, formatDuration, formatClock, tr, trOf, speechDeadline, deputyName, thresholdWords, agendaItem } = window.Live;
   const PAGE_MS = 8000; // a page of the per-name list stays this long
   const $ = (id) => document.getElementById(id);
   const els = {
@@ -72,20 +72,20 @@
       const seat = { ...seatIn, deputy, present: here };
       const who = deputy !== null ? deputyName(state, deputy, true) : "";
       const label = `${tr("seat_n", { n: id })}${who ? ` — ${who}` : ""}`;
+      const person = deputy !== null ? state.deputies?.[String(deputy)] : null;
+      const said = (key) => `${label}: ${trOf(key, person)}`; // «Відсутня» of a woman
       if (deputy === null && !seat.chair) return { cls: "s-empty", label };
       if (view === "result" && result && result.kind === "roll_call") {
         const outcome = seatOutcome(state, seat, result);
-        return { cls: `s-${outcome}`, label: `${label}: ${tr(`one_${outcome}`)}` };
+        return { cls: `s-${outcome}`, label: said(`one_${outcome}`) };
       }
       if (view === "vote" || view === "closed" || (view === "result" && result && result.kind !== "secret")) {
-        if (!seat.present && !seat.voted) return { cls: "s-absent", label: `${label}: ${tr("one_absent")}` };
-        return seat.voted
-          ? { cls: "s-voted", label: `${label}: ${tr("legend_voted")}` }
-          : { cls: "s-notvoted", label: `${label}: ${tr("legend_not_voted")}` };
+        if (!seat.present && !seat.voted) return { cls: "s-absent", label: said("one_absent") };
+        return seat.voted ? { cls: "s-voted", label: said("legend_voted") } : { cls: "s-notvoted", label: said("legend_not_voted") };
       }
-      if (seat.speaking) return { cls: "s-speaking", label: `${label}: ${tr("legend_speaking")}` };
-      if (seat.queued) return { cls: "s-queued", label: `${label}: ${tr("legend_queued")}` };
-      return seat.present ? { cls: "s-present", label: `${label}: ${tr("legend_present")}` } : { cls: "s-absent", label: `${label}: ${tr("one_absent")}` };
+      if (seat.speaking) return { cls: "s-speaking", label: said("legend_speaking") };
+      if (seat.queued) return { cls: "s-queued", label: said("legend_queued") };
+      return seat.present ? { cls: "s-present", label: said("legend_present") } : { cls: "s-absent", label: said("one_absent") };
     };
   }
 
@@ -177,10 +177,11 @@
     return Boolean(result && (result.kind === "roll_call" || result.kind === "rating") && Object.keys(result.per_name || {}).length);
   }
 
-  /** The words for one deputy's outcome: a choice, or a rating vote's proposal ("p2"). */
-  function outcomeWord(outcome, result, vote) {
+  /** The words for one deputy's outcome: a choice (in her or his grammatical gender), or a rating
+   * vote's proposal ("p2"). */
+  function outcomeWord(outcome, result, vote, person) {
     const m = /^p(\d+)$/.exec(outcome);
-    if (!m) return tr(`one_${outcome}`);
+    if (!m) return trOf(`one_${outcome}`, person);
     const proposals = result.proposals || vote?.proposals || [];
     return proposals[Number(m[1]) - 1] || tr("proposal_n", { n: m[1] });
   }
@@ -254,6 +255,7 @@
     const entries = Object.entries(result.per_name || {}).map(([id, outcome]) => ({
       id,
       name: deputyName(state, id, true),
+      person: state.deputies?.[String(id)],
       outcome,
     }));
     const lang = document.documentElement.lang === "en" ? "en" : "uk";
@@ -289,7 +291,7 @@
     list.innerHTML = page
       .map((e) => {
         const cls = /^p\d+$/.test(e.outcome) ? `o-proposal ${result.winner !== null && e.outcome === `p${result.winner}` ? "o-winner" : ""}` : `o-${e.outcome}`;
-        return `<li class="${cls}"><span class="n-name">${esc(e.name)}</span><span class="n-choice">${esc(outcomeWord(e.outcome, result, state.vote))}</span></li>`;
+        return `<li class="${cls}"><span class="n-name">${esc(e.name)}</span><span class="n-choice">${esc(outcomeWord(e.outcome, result, state.vote, e.person))}</span></li>`;
       })
       .join("");
     // a long name is set smaller rather than cut (down to a size still read from the back)

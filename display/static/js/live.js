@@ -123,6 +123,14 @@ function tr(key, values) {
   return text;
 }
 
+/** A string said of one deputy (a state's ``deputies`` entry): a woman's form, key + "_f" («Утрималася»,
+ * «Відсутня»), where she has one; display/i18n.py lists them. */
+function trOf(key, deputy, values) {
+  const T = window.T || {};
+  const own = deputy && deputy.gender === "f" && T[`${key}_f`] !== undefined;
+  return tr(own ? `${key}_f` : key, values);
+}
+
 /** The speech's own deadline (ms) or null when it has no limit. */
 function speechDeadline(speech) {
   if (typeof speech.end_ms === "number") return speech.end_ms;
@@ -150,4 +158,4 @@ function agendaItem(state, number) {
   return state.agenda.find((item) => item.number === number) || null;
 }
 
-window.Live = { mergePatch, connectLive, esc, formatDuration, formatClock, tr, speechDeadline, deputyName, thresholdWords, agendaItem };
+window.Live = { mergePatch, connectLive, esc, formatDuration, formatClock, tr, trOf, speechDeadline, deputyName, thresholdWords, agendaItem };
