@@ -278,18 +278,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     login: tuple[str, str] | None = None
     if args.demo:
         config, login = _demo_setup(config, Path(args.config).resolve().parent)
+    from chamber.systemd import supervised
+
     try:
-        return run(
-            config,
-            simulate=args.simulate or args.demo,
-            wire_time=args.wire_time or args.demo,
-            open_sitting=args.open_sitting or args.demo,
-            sim_http_port=args.sim_http_port,
-            web=not args.no_web,
-            web_port=args.web_port,
-            autopilot=args.autopilot or args.demo,
-            demo_login=login,
-        )
+        with supervised():  # under systemd: READY=1, the watchdog on the controller's health, STOPPING=1
+            return run(
+                config,
+                simulate=args.simulate or args.demo,
+                wire_time=args.wire_time or args.demo,
+                open_sitting=args.open_sitting or args.demo,
+                sim_http_port=args.sim_http_port,
+                web=not args.no_web,
+                web_port=args.web_port,
+                autopilot=args.autopilot or args.demo,
+                demo_login=login,
+            )
     except EngineError as exc:  # e.g. a journal that fails verification: nothing is resumed from it
         print(f"chamber run: {exc}", file=sys.stderr)
         return 2
