@@ -21,8 +21,9 @@ from chamber.bench import demo_roster
 from chamber.core import events as ev
 from chamber.core.effects import Rejected
 from chamber.core.events import decode_input
-from chamber.core.phases import Phase
+from chamber.core.phases import TRANSITIONS, Move, Phase
 from chamber.core.sitting import Sitting
+from chamber.core.state import Effects, SittingState
 from chamber.core.values import Key, VoteKind
 from chamber.engine import Engine, EngineError, Outcome
 from chamber.journal import Journal
@@ -374,12 +375,13 @@ def test_a_defect_in_a_handler_is_an_alert_not_a_dead_engine(tmp_path: Path, mon
     try:
         prepare(engine, clock)
 
-        def broken(self: Sitting, e: ev.SetAgenda, now: int) -> None:
-            self.title = "half-done"  # a partial change before the failure: a replay must make it too
+        def broken(s: SittingState, e: ev.SetAgenda, now: int) -> Effects:
+            s.title = "half-done"  # a partial change before the failure: a replay must make it too
             raise KeyError("boom")
 
-        monkeypatch.setattr(Sitting, "_set_agenda", broken)
-        engine.sitting._handlers[ev.SetAgenda] = engine.sitting._set_agenda  # bound again, as at creation
+        for row in TRANSITIONS.values():  # the live sitting and the replay below both meet it
+            if ev.SetAgenda in row:
+                monkeypatch.setitem(row, ev.SetAgenda, Move(broken, row[ev.SetAgenda].to))
         outcome = engine.execute(ev.SetAgenda(items=()))
         assert not outcome.accepted
         rejected, alert = outcome.effects

@@ -18,8 +18,9 @@ from chamber.core.effects import (
     VoteClosed,
     VoteOpened,
 )
-from chamber.core.phases import Phase
+from chamber.core.phases import TRANSITIONS, Move, Phase
 from chamber.core.sitting import Sitting
+from chamber.core.state import Effects, SittingState
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, Outcome, VoteKind, VoteSubject
 from chamber.core.voting import UNKNOWN, NamedChoice
@@ -533,10 +534,10 @@ def test_an_open_vote_publishes_counts_but_no_names() -> None:
 
 
 def test_a_defect_at_a_deadline_alerts_once_and_the_sitting_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Sitting, now: int) -> None:
+    def broken(s: SittingState, e: ev.VoteTimeUp, now: int) -> Effects:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(Sitting, "_fire_due", broken)
+    monkeypatch.setitem(TRANSITIONS[Phase.VOTE_OPEN], ev.VoteTimeUp, Move(broken, Phase.VOTE_CLOSED))
     d = ready(10)
     d.ok(ev.OpenVote(duration_s=5), at=100_000)
     effects = d.apply(ev.Tick(), at=106_000)

@@ -4,7 +4,9 @@ Every input is an immutable msgspec struct tagged with its class name, so the
 journal stores it as ``{"type": "KeyPressed", ...}`` and decodes it back to
 the same value.  Events say what happened at a seat (past tense); commands say
 what the secretary or chair asks for (imperative).  ``Input`` is the union of
-all of them; ``INPUT_TYPES`` maps each tag to its class.
+all of them; ``INPUT_TYPES`` maps each tag to its class.  The deadline inputs
+(``VoteTimeUp``, ``SpeechDue``) are made by the sitting itself and are not
+part of ``Input``: see their section below.
 
 Time is never a field of an input: it is passed to ``Sitting.apply`` next to
 the input and stored beside it in the journal.
@@ -102,6 +104,28 @@ SEAT_EVENTS = (
 
 class Tick(_Input, frozen=True, tag=True):
     """Time has passed: lets deadlines (vote end, speech limits) fire with no other input."""
+
+
+# --- deadlines: inputs the sitting makes itself, never given to it and never journaled --------------
+#
+# ``Sitting.apply`` makes these before the input it was given, when that input's time has reached a
+# deadline, and runs them through the phase table like any input, each at its own time.  They
+# follow from the state and the time alone, so a replay of the journal makes them again at the same
+# points: journaling them would record twice what the records' times already say (and journals
+# written before they existed hold none).  They are not in ``Input``, so no journal can decode one.
+
+
+class VoteTimeUp(msgspec.Struct, frozen=True):
+    """The open vote's time is up: applied at its deadline (the vote closes then, not when noticed)."""
+
+
+class SpeechDue(msgspec.Struct, frozen=True):
+    """A speech's warning or limit has come: applied at the time of the input that found it due (a
+    speech that reached its limit still ends at its limit)."""
+
+
+#: The deadline inputs, in the order ``Sitting.apply`` makes them when several are due at once.
+DEADLINES = (VoteTimeUp, SpeechDue)
 
 
 # --- commands from the secretary's or chair's console ----------------------------------------------

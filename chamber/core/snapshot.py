@@ -12,10 +12,9 @@ from __future__ import annotations
 import msgspec
 
 from chamber.core.events import AgendaItem
-from chamber.core.phases import Phase
 from chamber.core.speakers import Request, SpeechRecord
 from chamber.core.threshold import Threshold
-from chamber.core.values import VoteKind, VoteSubject
+from chamber.core.values import Phase, VoteKind, VoteSubject
 from chamber.core.voting import VoteResult, VoteState
 
 

@@ -10,6 +10,17 @@ from __future__ import annotations
 import enum
 
 
+class Phase(enum.StrEnum):
+    """The sitting's phase.  Only the phase table (chamber.core.phases) moves a sitting between them."""
+
+    NO_SITTING = "no_sitting"  # before the sitting is opened or after it is closed
+    IDLE = "idle"  # open, nothing running: agenda, speeches
+    REGISTRATION = "registration"
+    VOTE_OPEN = "vote_open"
+    VOTE_CLOSED = "vote_closed"  # result computed, seen by the secretary, not yet announced
+    RESULT_SHOWN = "result_shown"  # announced on the hall screen
+
+
 class Key(enum.IntEnum):
     """A key on a seat console (or on the chair console)."""
 
