@@ -19,7 +19,8 @@ order, and stops at the first refusal:
 The reply is ``{"ok": true}`` or ``{"ok": false, "reason", "message", "detail"}`` (``message`` in the
 session's language from display.reasons, ``detail`` the engine's English text).  ``Result.forged``
 says the web layer refused it (steps 1-4): the namespace then also sends an ``error`` event and logs
-it, since the console's own page never sends such a command.
+it, since the console's own page never sends such a command.  An agenda CSV that cannot be taken is
+the secretary's file, not a malformed command: ``bad_agenda``, not a forgery.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def agenda_from_csv(text: str) -> ev.SetAgenda:
     """``number,title,draft`` per line (draft optional; ``;`` or tab as separator too, as spreadsheets
     export); a first line naming the columns is skipped."""
     if len(text.encode()) > MAX_CSV_BYTES:
-        raise Refused("bad_command", f"the agenda CSV is larger than {MAX_CSV_BYTES // 1024} KiB")
+        raise Refused("bad_agenda", f"the agenda CSV is larger than {MAX_CSV_BYTES // 1024} KiB")
     sample = text[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
@@ -158,7 +159,7 @@ def agenda_from_csv(text: str) -> ev.SetAgenda:
     try:
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), dialect))
     except csv.Error as exc:
-        raise Refused("bad_command", f"agenda CSV: {exc}") from None
+        raise Refused("bad_agenda", f"agenda CSV: {exc}") from None
     for line, row in enumerate(rows, 1):
         cells = [c.strip() for c in row]
         if not any(cells):
@@ -166,14 +167,14 @@ def agenda_from_csv(text: str) -> ev.SetAgenda:
         if not items and cells[0].lower() in ("number", "номер", "№", "no", "n"):
             continue  # a header
         if len(cells) < 2 or not cells[0] or not cells[1]:
-            raise Refused("bad_command", f"agenda CSV line {line}: needs a number and a title")
+            raise Refused("bad_agenda", f"agenda CSV line {line}: needs a number and a title")
         if len(cells) > 3 and any(cells[3:]):
-            raise Refused("bad_command", f"agenda CSV line {line}: only number, title and draft")
+            raise Refused("bad_agenda", f"agenda CSV line {line}: only number, title and draft")
         items.append(ev.AgendaItem(number=cells[0], title=cells[1], draft=cells[2] if len(cells) > 2 else ""))
         if len(items) > MAX_AGENDA_ITEMS:
-            raise Refused("bad_command", f"more than {MAX_AGENDA_ITEMS} agenda items")
+            raise Refused("bad_agenda", f"more than {MAX_AGENDA_ITEMS} agenda items")
     if not items:
-        raise Refused("bad_command", "the agenda CSV holds no items")
+        raise Refused("bad_agenda", "the agenda CSV holds no items")
     return ev.SetAgenda(items=tuple(items))
 
 

@@ -27,7 +27,8 @@ already holds.
 
 Alerts come from the engine's effects: ``on_effects`` is an engine subscriber (it runs on the engine
 thread, so it only files the ``Alert`` in the ``AlertBook`` under a lock).  The book numbers them,
-keeps the newest ``MAX_ALERTS`` and marks them acknowledged (the web-only ``AcknowledgeAlert``).
+keeps the newest ``MAX_ALERTS`` and marks them acknowledged (the web-only ``AcknowledgeAlert``); each
+carries its detail in Ukrainian and English beside the engine's own (display.alert_words).
 
 Line and seat health (poll cycles, error counters) come from the line loops, whose threads keep
 counting while we read: they are copied once per ``HEALTH_EVERY_S`` (1 s), not on every send, so a
@@ -45,6 +46,7 @@ from typing import Any, Protocol
 from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.core.snapshot import Snapshot
+from display import alert_words
 from display import state as st
 
 log = logging.getLogger("display.publisher")
@@ -72,6 +74,7 @@ class AlertBook:
         self.version = 0  # bumped on every change: the publisher rebuilds the console part only then
 
     def add(self, alert: fx.Alert, at_ms: int) -> int:
+        uk, en = alert_words.words(alert.kind, alert.detail)  # the secretary reads a sentence in her language
         with self._lock:
             number = self._next
             self._next += 1
@@ -80,6 +83,8 @@ class AlertBook:
                     "id": number,
                     "kind": alert.kind,
                     "detail": alert.detail,
+                    "detail_uk": uk,
+                    "detail_en": en,
                     "seat": alert.seat,
                     "deputy": alert.deputy,
                     "at_ms": at_ms,

@@ -13,6 +13,7 @@ languages, so a new core code without words fails the tests instead of reaching 
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 
@@ -66,6 +67,7 @@ WEB_REASONS = frozenset(
     {
         "forbidden",
         "bad_command",
+        "bad_agenda",
         "bad_login",
         "csrf",
         "rate_limited",
@@ -149,6 +151,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # --- the web layer ----------------------------------------------------------------------------
     "forbidden": ("Ваша роль ({role}) не дозволяє цю дію", "Your role ({role}) may not do this"),
     "bad_command": ("Неправильна команда: {why}", "Malformed command: {why}"),
+    "bad_agenda": ("Порядок денний не імпортовано: {why}", "The agenda was not imported: {why}"),
     "bad_login": ("Невірне ім'я або пароль", "Wrong user name or password"),
     "csrf": (
         "Сторінка застаріла (немає або невірний ключ захисту); оновіть її",
@@ -173,6 +176,69 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 _FIELDS = string.Formatter()
 
+# The web layer's own ``why`` (display.commands, display.app, display.scaleout) is English, for the log;
+# where a sentence shows it («Неправильна команда: {why}»), the Ukrainian one gets it in Ukrainian.
+# One pattern per text those modules write (tests/test_web_commands.py sends each and checks that none
+# is left in English); msgspec's own errors (a field of the wrong type) are read too.
+_Q = r"[`'\"]?"
+WHY_UK: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.DOTALL), uk)
+    for pattern, uk in (
+        (r"^not JSON: (.*)$", r"текст команди не є JSON (\1)"),
+        (r"^a command is a JSON object, got (\w+)$", r"команда — це об'єкт JSON, а надійшов \1"),
+        (r'^a command needs a "type" \(a string\)$', "у команди немає поля «type» (рядка)"),
+        (
+            r"^(\w+) comes only from the seat consoles or the engine, never from the web$",
+            r"\1 надходить лише від пультів депутатів або від самої системи, ніколи з вебсторінки",
+        ),
+        (r"^unknown command type (.*)$", r"невідомий вид команди \1"),
+        (r"^(\w+) has no field\(s\) (.*)$", r"у команди \1 немає полів \2"),
+        (
+            r"^OpenSitting takes its roster from config\.toml, not from the command$",
+            "склад ради для OpenSitting береться з config.toml, не з команди",
+        ),
+        (r"^the agenda CSV is larger than (\d+) KiB$", r"файл більший за \1 КіБ"),
+        (r"^agenda CSV: (.*)$", r"CSV не читається (\1)"),
+        (r"^agenda CSV line (\d+): needs a number and a title$", r"у рядку \1 потрібні номер і назва питання"),
+        (
+            r"^agenda CSV line (\d+): only number, title and draft$",
+            r"у рядку \1 забагато стовпців: лише номер, назва і номер проєкту рішення",
+        ),
+        (r"^more than (\d+) agenda items$", r"понад \1 питань"),
+        (r"^the agenda CSV holds no items$", "у тексті немає жодного питання"),
+        (r"^the packet's JSON does not parse: (.*)$", r"JSON пакета не читається (\1)"),
+        (r"^an event is a JSON array starting with its name$", "подія — це масив JSON, що починається з її назви"),
+        (r"^malformed packet$", "пакет пошкоджено"),
+        (r"^no event (.*) on (/\w+)$", r"на \2 немає події \1"),
+        (r"^the message queue cannot be reached: (.*)$", r"черга повідомлень (Redis) недоступна (\1)"),
+        # msgspec's validation errors: "Expected `int`, got `str` - at `$.duration_s`"
+        (
+            rf"^Expected {_Q}([^`'\"]+){_Q}, got {_Q}([^`'\"]+){_Q} - at `\$\.?([^`]*)`$",
+            r"поле «\3»: очікується \1, надійшло \2",
+        ),
+        (rf"^Expected {_Q}([^`'\"]+){_Q} (.+) - at `\$\.?([^`]*)`$", r"поле «\3»: очікується \1 \2"),
+        (rf"^Object missing required field {_Q}([^`'\"]+){_Q}(?: - at `\$\.?([^`]*)`)?$", r"бракує поля «\1» \2"),
+        (rf"^Object contains unknown field {_Q}([^`'\"]+){_Q}(?: - at `\$\.?([^`]*)`)?$", r"зайве поле «\1» \2"),
+        (r"^Invalid enum value (.+) - at `\$\.?([^`]*)`$", r"поле «\2»: неприпустиме значення \1"),
+        (r"^Invalid value (.+) - at `\$\.?([^`]*)`$", r"поле «\2»: неприпустиме значення \1"),
+        # chamber.core.threshold's own check, as msgspec passes it on
+        (
+            r"^threshold fraction must satisfy 0 < p <= q, got (\S+)(?: - at `\$\.?([^`]*)`)?$",
+            r"частка порогу має бути більшою за 0 і не більшою за 1, а надійшло \1",
+        ),
+    )
+)
+
+
+def why_uk(why: str) -> str:
+    """The web layer's English ``why`` in Ukrainian; text no pattern reads is marked as English (an
+    exception's own message, say, which nobody can translate ahead of time)."""
+    for pattern, uk in WHY_UK:
+        match = pattern.match(why)
+        if match is not None:
+            return match.expand(uk).rstrip()
+    return f"подробиці англійською: {why}" if why else ""
+
 
 class _Context(dict[str, object]):
     """Format context whose missing fields read as ``?`` (a sentence is never lost for one number)."""
@@ -187,6 +253,9 @@ def message(code: str, lang: str, context: Mapping[str, object] | None = None) -
     text = en if lang == "en" else uk
     ctx = _Context(context or {})
     ctx.setdefault("code", code)
+    why = ctx.get("why")
+    if lang != "en" and isinstance(why, str):
+        ctx["why"] = why_uk(why)
     return text.format_map(ctx)
 
 

@@ -7,6 +7,7 @@ where a seat event is needed (the web cannot send one, which is the point of sev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -18,10 +19,11 @@ from test_web_state import web_config
 from chamber.config import Config
 from chamber.core import events as ev
 from chamber.core.sitting import Sitting
-from chamber.core.values import Key
+from chamber.core.values import Key, VoteKind
 from chamber.engine import Engine, EngineError
 from chamber.journal import Journal
 from display import commands as cmd
+from display import reasons
 from display import state as st
 from display.publisher import AlertBook, Publisher
 
@@ -119,6 +121,15 @@ def test_malformed_commands_are_refused_before_the_engine(chamber: Chamber, comm
     assert result.forged and result.reply["reason"] == "bad_command", result.reply
     assert why in result.reply["detail"], result.reply
     assert result.reply["message"].startswith("Неправильна команда")
+    assert_ukrainian(result.reply["message"])
+    assert chamber.run(command, lang="en").reply["message"].startswith("Malformed command: ")
+
+
+def assert_ukrainian(message: str) -> None:
+    """A sentence the secretary reads: Ukrainian, with nothing left in English for want of a pattern (a
+    field's or a command's name, and an exception's own text in brackets, stay as they are)."""
+    assert "англійською" not in message, message
+    assert re.search(r"[А-ЯІЇЄҐа-яіїєґ]{3}", message), message
 
 
 def test_a_command_may_come_as_json_text(chamber: Chamber) -> None:
@@ -219,9 +230,9 @@ def test_an_agenda_imported_from_csv(chamber: Chamber) -> None:
 @pytest.mark.parametrize(
     ("text", "reason", "why"),
     [
-        ("", "bad_command", "no items"),
-        ("1\n", "bad_command", "needs a number and a title"),
-        ("1,Звіт,757,зайве\n", "bad_command", "only number, title and draft"),
+        ("", "bad_agenda", "no items"),
+        ("1\n", "bad_agenda", "needs a number and a title"),
+        ("1,Звіт,757,зайве\n", "bad_agenda", "only number, title and draft"),
         ("1,Звіт\n1,Знову\n", "duplicate_item", "unique"),
         ("1,Звіт\x1b[31m\n", "bad_text", "U+001B"),
     ],
@@ -231,6 +242,106 @@ def test_an_agenda_csv_that_cannot_be_taken(chamber: Chamber, text: str, reason:
     result = chamber.run({"type": "ImportAgenda", "csv": text})
     assert result.reply["reason"] == reason and why in result.reply["detail"], result.reply
     assert not result.forged  # the secretary's file, not a forgery
+    assert_ukrainian(result.reply["message"])
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "not JSON: Expecting value: line 1 column 1 (char 0)",
+        "a command is a JSON object, got list",
+        'a command needs a "type" (a string)',
+        "KeyPressed comes only from the seat consoles or the engine, never from the web",
+        "unknown command type 'DropTable'",
+        "OpenVote has no field(s) secret_extra",
+        "OpenSitting takes its roster from config.toml, not from the command",
+        "the agenda CSV is larger than 256 KiB",
+        "agenda CSV line 3: needs a number and a title",
+        "agenda CSV line 3: only number, title and draft",
+        "more than 1000 agenda items",
+        "the agenda CSV holds no items",
+        "the packet's JSON does not parse: Expecting value",
+        "an event is a JSON array starting with its name",
+        "malformed packet",
+        "no event 'vote' on /hall",
+        "Expected `int | null`, got `str` - at `$.duration_s`",
+        "Expected `int` >= 1 - at `$.seat`",
+        "Object missing required field `seat`",
+        "Object contains unknown field `x`",
+        "Invalid enum value 'by_show_of_hands' - at `$.kind`",
+        "threshold fraction must satisfy 0 < p <= q, got 3/2 - at `$.threshold`",
+    ],
+)
+def test_every_why_the_web_layer_writes_reads_in_ukrainian(why: str) -> None:
+    """display.reasons.why_uk has a sentence for each ``why`` display.commands and display.app write
+    (the two lists are kept together: a new ``Refused`` text needs a pattern, or this list misses it)."""
+    assert_ukrainian(reasons.why_uk(why))
+
+
+def test_every_refused_text_of_the_web_layer_is_in_the_list_above() -> None:
+    import inspect
+
+    source = inspect.getsource(cmd) + inspect.getsource(reasons)
+    written = re.findall(r'Refused\(\s*"bad_[a-z_]+",\s*f?"([^"]+)"', source)  # the codes that show a why
+    assert len(written) >= 12, written
+    for text in written:
+        sample = re.sub(r"\{[^}]*\}", "7", text)  # a formatted field stands for a number or a name
+        assert "англійською" not in reasons.why_uk(sample), text
+
+
+# --- alerts in words ----------------------------------------------------------------------------------
+
+
+def test_every_alert_the_core_raises_reads_in_both_languages() -> None:
+    """The core's English alert details, made by the core itself, each read by display.alert_words."""
+    from factories import Driver
+
+    from chamber.core.effects import Alert
+    from display import alert_words
+
+    config = web_config(5, extra="")
+    d = Driver(config.roster())
+    alerts: list[Alert] = []
+
+    def keep(effects: Any) -> None:
+        alerts.extend(e for e in effects if isinstance(e, Alert))
+
+    keep(d.apply(ev.CardInserted(seat=1, uid="DEADBEEF")))  # unknown_card
+    keep(d.apply(ev.CardInserted(seat=1, uid="00000001")))
+    keep(d.apply(ev.CardInserted(seat=2, uid="00000001")))  # card_elsewhere
+    keep(d.apply(ev.CardRemoved(seat=1)))
+    keep(d.apply(ev.CardRemoved(seat=2)))
+    keep(d.apply(ev.CardInserted(seat=3, uid="00000001")))  # wrong_seat (assigned seating) or accepted
+    keep(d.apply(ev.SeatWentOffline(seat=4)))  # seat_offline
+    keep(d.apply(ev.MicUnitChanged(seat=5, online=False)))  # mic_unit_offline
+    keep(d.apply(ev.OpenVote(kind=VoteKind.SECRET, title="Таємне")))  # secret_without_basis
+    keep(d.apply(ev.CardInserted(seat=5, uid="00000005")))
+    keep(d.apply(ev.KeyPressed(seat=5, key=Key.REGISTER, seq=1, boot=1)))
+    keep(d.apply(ev.KeyPressed(seat=5, key=Key.NO, seq=1, boot=1)))  # event_conflict: the same number, another key
+    # the core's own format of an internal error (a defect cannot be made on purpose)
+    alerts.append(Alert(kind="internal_error", detail="internal error handling CloseVote: KeyError: 7"))
+    alerts.append(Alert(kind="internal_error", detail="internal error at a deadline: ValueError: x"))
+    kinds = {a.kind for a in alerts}
+    assert {"unknown_card", "card_elsewhere", "seat_offline", "mic_unit_offline", "internal_error"} <= kinds, kinds
+    for alert in alerts:
+        got = alert_words.read(alert.kind, alert.detail)
+        assert got is not None, alert
+        uk, en = got
+        assert re.match(r"[А-ЯІЇЄҐ]", uk) and uk != alert.detail and en, (alert, uk)
+    # a detail no pattern reads is still Ukrainian first, the engine's text after it
+    uk, en = alert_words.words("seat_offline", "the console fell off the bus")
+    assert uk.startswith("Пульт не відповідає") and en.endswith("the console fell off the bus")
+    uk, _ = alert_words.words("brand_new_kind", "something")
+    assert uk.startswith("Сповіщення")
+
+
+def test_the_console_gets_each_alert_in_both_languages(chamber: Chamber) -> None:
+    chamber.ready()
+    chamber.engine.execute(ev.CardInserted(seat=1, uid="DEADBEEF"))
+    [alert] = chamber.publisher.alerts.items()
+    assert alert["kind"] == "unknown_card" and alert["detail"] == "unknown card DEADBEEF at seat 1"
+    assert alert["detail_uk"] == "Картку DEADBEEF на місці 1 не закріплено за жодним депутатом"
+    assert alert["detail_en"] == "Card DEADBEEF at seat 1 belongs to no deputy"
 
 
 def test_the_csv_parser_alone() -> None:

@@ -376,9 +376,14 @@ def test_the_console_names_each_alert_in_words(live: Live, chromium_browser: Bro
         expect(page.locator("#alerts-list")).to_contain_text(STRINGS["uk"]["alert_wrong_seat"])
         expect(page.locator("#alerts-list")).to_contain_text(STRINGS["uk"]["alert_unknown_card"])
         expect(page.locator("#alerts-list b")).not_to_contain_text(["wrong_seat", "unknown_card"])
+        # the details too: Ukrainian sentences, not the engine's English
+        details = page.locator("#alerts-list .a-detail")
+        expect(details).to_contain_text([re.compile("Картку FFFF0000 на місці"), re.compile("за розсадкою")])
+        expect(page.locator("#alerts-list")).not_to_contain_text(re.compile("card|seat|inserted"))
         page.goto(live.url("/console?lang=en"))
         expect(page.locator("#alerts-list")).to_contain_text(STRINGS["en"]["alert_wrong_seat"], timeout=WAIT)
         expect(page.locator("#alerts-list")).to_contain_text(STRINGS["en"]["alert_unknown_card"])
+        expect(page.locator("#alerts-list .a-detail").first).to_contain_text(re.compile("Card FFFF0000 at seat"))
         assert not errors, errors
     finally:
         ctx.close()

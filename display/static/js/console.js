@@ -415,8 +415,10 @@
           .map((a) => {
             const where = [a.seat ? tr("seat_n", { n: a.seat }) : "", a.deputy ? deputyName(s, a.deputy, true) : ""].filter(Boolean).join(", ");
             const kind = window.T[`alert_${a.kind}`] || tr("alert_other", { kind: a.kind }); // a kind this page has no words for yet
+            // the server's sentence in the page's language; the engine's English detail only from a server without one
+            const detail = (document.documentElement.lang === "en" ? a.detail_en : a.detail_uk) || a.detail;
             return `<li class="${a.acknowledged ? "acked" : "open"}"><span class="tabular-nums">${esc(formatClock(a.at_ms))}</span>
-              <b>${esc(kind)}</b>${where ? ` · ${esc(where)}` : ""}${a.detail ? `<br><span class="a-detail">${esc(a.detail)}</span>` : ""}
+              <b>${esc(kind)}</b>${where ? ` · ${esc(where)}` : ""}${detail ? `<br><span class="a-detail">${esc(detail)}</span>` : ""}
               ${a.acknowledged ? `<span class="muted"> · ${esc(tr("acknowledged"))}</span>` : `<button type="button" class="c-btn small" data-cmd="AcknowledgeAlert" data-alert="${esc(a.id)}">${esc(tr("acknowledge"))}</button>`}</li>`;
           })
           .join("")
