@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tcp", action="store_true", help="serve RTU over TCP on loopback instead of ptys")
     parser.add_argument("--line", action="append", default=None, help="serve only this line (repeatable)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault injection (default 1)")
+    parser.add_argument(
+        "--pymodbus",
+        action="store_true",
+        help="let a pymodbus server answer each line (the reference; slower) instead of the consoles directly",
+    )
     return parser
 
 
@@ -63,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         link_dir=args.link_dir,
         tcp=args.tcp,
         only_lines=args.line,
+        pymodbus=args.pymodbus,
     )
     done = threading.Event()
 

@@ -24,6 +24,8 @@ The inputs are plain levels: nothing is latched, nothing is numbered.
   number of *registers* spanned, so the action checks the address (and, for writes, the bit count
   from ``set_values``) against the module's 8 inputs and 8 coils: anything else is exception 02.
   Functions other than 01, 02, 05 and 15 get exception 01.
+* Without pymodbus (the simulator's default) :mod:`hardware_sim.slave` answers through
+  :meth:`read_bits` and :meth:`write_coils`, the same checks the action makes.
 * Broadcasts of the native profile (MODE, TEXT to unit 0) reach it through the wire's
   ``write_registers(..., broadcast=True)`` and are ignored, as a module without those holding
   registers would.
@@ -215,6 +217,32 @@ class GenericModuleModel:
         """The wire delivers native broadcasts (MODE, TEXT) here: the module has no such registers."""
         return None if broadcast else ExcCodes.ILLEGAL_FUNCTION
 
+    def read_bits(self, function_code: int, address: int, count: int) -> list[bool] | ExcCodes:
+        """``count`` bits from ``address`` of the inputs (function 02) or the coils (01).
+
+        An address past the module's 8 inputs or 8 coils is exception 02; bits past them read 0 (the
+        pymodbus block the bits come from is one 16-bit register: :mod:`hardware_sim.slave` checks that).
+        """
+        if address >= (INPUTS if function_code == 2 else COILS):
+            return ExcCodes.ILLEGAL_ADDRESS
+        with self._lock:
+            value = self._inputs if function_code == 2 else self._coils
+        return [bool(value >> (address + i) & 1) for i in range(count)]
+
+    def write_coils(self, address: int, bits: list[bool]) -> ExcCodes | None:
+        """Set coils ``address`` … (functions 05 and 15); past the 8 coils: exception 02."""
+        if address + len(bits) > COILS:
+            return ExcCodes.ILLEGAL_ADDRESS
+        with self._lock:
+            if not self._powered:
+                return None
+            coils = self._coils
+            for i, on in enumerate(bits):
+                bit = 1 << (address + i)
+                coils = coils | bit if on else coils & ~bit
+            self._coils = coils
+        return None
+
     async def action(
         self,
         function_code: int,
@@ -233,15 +261,5 @@ class GenericModuleModel:
                 registers[offset] = self._inputs if function_code == 2 else self._coils
             return None
         if function_code in (5, 15) and set_values is not None:
-            if address + len(set_values) > COILS:
-                return ExcCodes.ILLEGAL_ADDRESS
-            with self._lock:
-                if not self._powered:
-                    return None
-                coils = self._coils
-                for i, on in enumerate(set_values):
-                    bit = 1 << (address + i)
-                    coils = coils | bit if on else coils & ~bit
-                self._coils = coils
-            return None
+            return self.write_coils(address, [bool(v) for v in set_values])
         return ExcCodes.ILLEGAL_FUNCTION

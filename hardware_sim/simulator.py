@@ -11,23 +11,31 @@ replaces the hardware either way) :class:`Simulator` builds:
 * for a seat with ``profile = "generic"`` instead a :class:`hardware_sim.generic.GenericModuleModel`
   (an off-the-shelf DI/DO module: keys, card switch and presence on discrete inputs, LEDs and the
   microphone relay on coils; :meth:`Simulator.press` holds its key input for ``hold_s`` and lets go);
-* one pymodbus 3.16 ``ModbusSerialServer`` (RTU framer) whose devices are ``SimDevice``s with one
-  shared block of registers from address 0 and the model's ``action`` coroutine, so every read is
-  rendered from the model and every write applied to it (a generic module's block is one register,
-  bit-addressed: see :mod:`hardware_sim.generic`);
-* two pty pairs and a :class:`hardware_sim.wire.Wire` thread between them: the controller opens
-  ``lines[line_id]`` (the slave end of the first pair), the pymodbus server the slave end of the
-  second.  The simulator keeps its own fd on both slave ends open so a controller may close and
-  reopen its port at will.
+* a pty pair: the controller opens ``lines[line_id]`` (the slave end), the line's
+  :class:`hardware_sim.wire.Wire` holds the master end.  The simulator keeps its own fd on the slave
+  end open so a controller may close and reopen its port at will.
 
-All pymodbus servers share one asyncio event loop in one thread.  With ``tcp=True`` each line is
-instead a ``ModbusTcpServer`` with the RTU framer (RTU over TCP, like a serial-to-Ethernet gateway)
+One :class:`hardware_sim.busloop.BusLoop` thread drives every wire of the simulator: one ``select``
+over all the ptys, one heap of the times replies are due on the wire.  The consoles answer in that
+thread through :mod:`hardware_sim.slave` (the project's RTU codec, no second hop), which is what
+keeps a process serving 16 or 32 lines of 128 consoles on time (docs/simulator.md, "How it keeps up").
+
+``pymodbus=True`` (``--pymodbus``) makes pymodbus 3.16 answer instead, the reference the direct
+answers are checked against (``tests/test_sim_slave.py``): each line then also gets a second pty pair
+and a ``ModbusSerialServer`` (RTU framer) on its slave end, whose devices are ``SimDevice``s with one
+shared block of registers from address 0 and the model's ``action`` coroutine, so every read is
+rendered from the model and every write applied to it (a generic module's block is one register,
+bit-addressed: see :mod:`hardware_sim.generic`); the wire forwards each request to it and waits for
+its reply.  Wire time, faults, broadcasts and stats are the wire's either way.
+
+The pymodbus servers share one asyncio event loop in one more thread.  With ``tcp=True`` each line
+is instead a ``ModbusTcpServer`` with the RTU framer (RTU over TCP, like a serial-to-Ethernet gateway)
 on a free loopback port; there is no wire there (no wire time, no fault injection), broadcasts are
 pymodbus's own (``broadcast_enable``) and a request for a unit that is not on the line gets exception
 0x0B (gateway target failed to respond), as a serial-to-Ethernet gateway answers.
 
-:meth:`Simulator.stop` shuts the servers down, stops the wire threads and the loop thread (joined),
-closes every fd and removes the symlinks it made under ``link_dir``.
+:meth:`Simulator.stop` stops the bus loop and the servers (threads joined), closes every fd and
+removes the symlinks it made under ``link_dir``.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from pymodbus.simulator.simutils import DataType
 
 from chamber.config import Config, SeatConfig
 from chamber.core.values import Key
+from hardware_sim.busloop import BusLoop
 from hardware_sim.console import REGISTER_SPACE, ConsoleModel, MicUnitModel
 from hardware_sim.eeprom import PowerUpCounts
 from hardware_sim.generic import HOLD_S, GenericModuleModel
@@ -128,8 +137,10 @@ class Simulator:
         only_lines: Collection[str] | None = None,
         hold_s: float = HOLD_S,
         eeprom: str | os.PathLike[str] | None = None,
+        pymodbus: bool = False,
     ) -> None:
         self.config = config
+        self.pymodbus = pymodbus
         self.wire_time = wire_time
         self.turnaround_s = turnaround_ms / 1000.0
         self.seed = seed
@@ -173,35 +184,79 @@ class Simulator:
         self.power_ups.start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._bus: BusLoop | None = None
         self._started = False
 
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        """Create the ptys, start the pymodbus servers and the wires; fills :attr:`lines`."""
+        """Create the ptys, start the bus loop (and the pymodbus servers if any); fills :attr:`lines`."""
         if self._started:
             return
         self._started = True
         try:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            ready = threading.Event()
-
-            def run_loop() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            self._loop_thread = threading.Thread(target=run_loop, name="sim-modbus-loop", daemon=True)
-            self._loop_thread.start()
-            ready.wait(5)
+            if self.tcp or self.pymodbus:
+                self._start_asyncio()
             for line in self._lines.values():
                 self._start_line(line)
+            wires = [line.wire for line in self._lines.values() if line.wire is not None]
+            if wires:
+                self._bus = BusLoop(wires)
+                self._bus.start()
         except BaseException:
             self.stop()
             raise
 
+    def _start_asyncio(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        ready = threading.Event()
+
+        def run_loop() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop_thread = threading.Thread(target=run_loop, name="sim-modbus-loop", daemon=True)
+        self._loop_thread.start()
+        ready.wait(5)
+
     def _start_line(self, line: _Line) -> None:
+        if not self.tcp:
+            ctrl_master, ctrl_slave, ctrl_path = _pty()
+            line.fds += [ctrl_master, ctrl_slave]
+            line.controller_path = ctrl_path
+            server_fd = None
+            if self.pymodbus:
+                srv_master, srv_slave, srv_path = _pty()
+                line.fds += [srv_master, srv_slave]
+                line.server_path = srv_path
+                server_fd = srv_master
+                self._serve(line)
+            line.wire = Wire(
+                line.id,
+                ctrl_master,
+                line.baud,
+                line.consoles,
+                server_fd=server_fd,
+                wire_time=self.wire_time,
+                turnaround_s=self.turnaround_s,
+                seed=self.seed * 1000 + len(self.lines),
+            )
+            line.address = ctrl_path
+        else:
+            self._serve(line)
+        if self.link_dir is not None and not self.tcp:
+            self.link_dir.mkdir(parents=True, exist_ok=True)
+            link = self.link_dir / f"line-{line.id}"
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            link.symlink_to(line.address)
+            line.link = link
+        self.lines[line.id] = line.address
+
+    def _serve(self, line: _Line) -> None:
+        """Start the line's pymodbus server: on its server pty, or (tcp) on a loopback port."""
         assert self._loop is not None
         devices = [
             SimDevice(
@@ -230,33 +285,7 @@ class Simulator:
             )
             line.address = asyncio.run_coroutine_threadsafe(self._serve_tcp(line, devices), self._loop).result(10)
         else:
-            ctrl_master, ctrl_slave, ctrl_path = _pty()
-            line.fds += [ctrl_master, ctrl_slave]
-            srv_master, srv_slave, srv_path = _pty()
-            line.fds += [srv_master, srv_slave]
-            line.controller_path, line.server_path = ctrl_path, srv_path
             asyncio.run_coroutine_threadsafe(self._serve_serial(line, devices), self._loop).result(10)
-            wire = Wire(
-                line.id,
-                ctrl_master,
-                srv_master,
-                line.baud,
-                line.consoles,
-                wire_time=self.wire_time,
-                turnaround_s=self.turnaround_s,
-                seed=self.seed * 1000 + len(self.lines),
-            )
-            line.wire = wire
-            wire.start()
-            line.address = ctrl_path
-        if self.link_dir is not None and not self.tcp:
-            self.link_dir.mkdir(parents=True, exist_ok=True)
-            link = self.link_dir / f"line-{line.id}"
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
-            link.symlink_to(line.address)
-            line.link = link
-        self.lines[line.id] = line.address
 
     async def _serve_serial(self, line: _Line, devices: list[SimDevice]) -> None:
         server = ModbusSerialServer(
@@ -279,15 +308,16 @@ class Simulator:
         return f"{host}:{port}"
 
     def stop(self) -> None:
-        """Stop everything: servers, wires and the loop thread joined, fds closed, symlinks removed."""
+        """Stop everything: the bus loop and the servers' thread joined, fds closed, symlinks removed."""
         loop = self._loop
         for console in self._consoles.values():
             if isinstance(console, GenericModuleModel):
                 console.release_all()  # no key-release timers outlive the simulator
+        if self._bus is not None:
+            self._bus.stop()
+            self._bus = None
         for line in self._lines.values():
-            if line.wire is not None:
-                line.wire.stop()
-                line.wire = None
+            line.wire = None
             if line.server is not None and loop is not None and loop.is_running():
                 with contextlib.suppress(Exception):
                     asyncio.run_coroutine_threadsafe(line.server.shutdown(), loop).result(5)  # type: ignore[no-untyped-call]
@@ -404,7 +434,7 @@ class Simulator:
         self._wire(line).set_faults(unit, **faults)
 
     def set_request_hook(self, line: str, hook: Callable[[int, bytes], None] | None) -> None:
-        """Run ``hook(unit, frame)`` on the line's wire thread as each request arrives, before it is
+        """Run ``hook(unit, frame)`` on the simulator's loop thread as each request arrives, before it is
         served (the bus is busy with that request meanwhile: tests use it to act between two polls)."""
         self._wire(line).set_request_hook(hook)
 
