@@ -548,6 +548,12 @@ def _add_signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chamber", description="Council-chamber voting system")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per log line (time, level, logger, message, extra fields)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("check-config", help="validate a config file; non-zero exit on any error")
@@ -645,6 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--open-sitting", action="store_true", help="open a sitting with the config's roster if none is open"
     )
     p.add_argument("--no-web", action="store_true", help="do not serve the web console, hall screen and pages")
+    # also here, where a unit file's ExecStart puts it (the global option must come before "run")
+    p.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help="as chamber --log-format")
     p.add_argument("--web-port", type=_port, default=None, help="web port instead of [web] port (0: a free one)")
     p.add_argument(
         "--autopilot", action="store_true", help="with --simulate: simulated deputies insert cards, register and vote"
@@ -756,10 +764,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return web_main(argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from chamber.logs import configure as configure_logging
+
+    configure_logging(logging.INFO if args.verbose or args.command == "run" else logging.WARNING, args.log_format)
     func: Callable[[argparse.Namespace], int] = args.func
     from chamber.journal import StoreUnavailable
 

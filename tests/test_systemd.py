@@ -3,6 +3,7 @@ healthy, and no more pings once a line loop or the engine stalls."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -169,12 +170,23 @@ def config_copy(tmp_path: Path) -> Path:
 def test_chamber_run_under_systemd_says_ready_pings_and_says_stopping(
     tmp_path: Path, notify_socket: NotifySocket
 ) -> None:
-    """The real daemon, started as systemd starts a Type=notify service with WatchdogSec=1."""
+    """The real daemon, started as the unit in deploy/ starts it (Type=notify, JSON logs) with WatchdogSec=1."""
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket.path), WATCHDOG_USEC="1000000")
     env.pop("WATCHDOG_PID", None)
     cfg = config_copy(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chamber.cli", "run", "--config", str(cfg), "--simulate", "--no-web"],
+        [
+            sys.executable,
+            "-m",
+            "chamber.cli",
+            "run",
+            "--config",
+            str(cfg),
+            "--simulate",
+            "--no-web",
+            "--log-format",
+            "json",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
@@ -195,3 +207,7 @@ def test_chamber_run_under_systemd_says_ready_pings_and_says_stopping(
     assert proc.returncode == 0, stderr
     assert "STOPPING=1\nSTATUS=stopping" in notify_socket.drain()
     assert "watchdog" not in stderr, stderr  # a clean stop is not reported as a stall
+    # the unit's ExecStart logs JSON, one object per line, for journald and whatever collects from it
+    entries = [json.loads(line) for line in stderr.splitlines()]
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries), stderr
+    assert any(e["logger"] == "chamber.daemon" and e["message"] == "stopped" for e in entries), stderr
