@@ -4,15 +4,23 @@ The simulator runs in processes of its own (``python -m hardware_sim``, two by
 default, the lines dealt between them) with wire emulation on, so its CPU does
 not count against the controller's, and every frame takes the time it would
 take on a real RS-485 line.  The controller is
-the real one: the engine with its SQLite journal and one LineLoop per line,
-talking to the simulator's ptys through the serial transport.
+the real one: the engine with its SQLite journal and the one I/O loop
+(``terminals.ioloop``) serving every line's protocol machine, talking to the
+simulator's ptys through the serial transport.
 
 Measured, side by side in one run:
 - ``cycle_ms``: median time for the busiest line to poll each of its seats once;
 - ``wire_limit_ms``: the same cycle computed from the frames and the baud rate
   alone, turnaround 0: seats x ((request + reply bytes) x 11 / baud + 2 x t3.5);
 - ``ratio`` = cycle_ms / wire_limit_ms;
-- ``cpu_per_poll_us``: the line loops' thread CPU time over all polls;
+- ``cpu_per_poll_us``: the I/O loop's thread CPU time over all polls (every
+  line's polls, writes and broadcasts are served by that one thread);
+- ``wakeups_per_poll``: how often the loop's selector returned, per poll (one
+  wake-up serves every line whose reply or deadline has come);
+- ``python_us_per_idle_poll`` / ``python_us_per_changed_poll``: the protocol
+  machine's own work per poll, driven in memory with no I/O and no clock
+  (``poll_work_us``), and ``generator_us_per_poll``: what the generator that
+  carries a transaction costs by itself;
 - ``sim_reply_late_ms``: how late, on average, the simulator delivered a reply
   against its own wire clock (the instrument's error), and ``ratio_net_of_sim``:
   the ratio with that taken out of each poll of the busiest line;
@@ -39,7 +47,6 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -147,59 +154,61 @@ def wake_floor_us(baud: int, rounds: int = 300) -> float:
     return (time.thread_time() - t0) / rounds * 1e6
 
 
-class _MemoryTransport:
-    """Answers each unit's poll from memory: LineLoop.poll's own work, without any system call."""
-
-    name = "memory"
-
-    def __init__(self, replies: dict[int, bytes]) -> None:
-        self.replies = replies
-        self.unit = 0
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def write(self, frame: bytes) -> None:
-        self.unit = frame[0]
-
-    def read_reply(self, target: Any, deadline: float) -> bytes:
-        return self.replies[self.unit]
-
-    def discard(self) -> int:
-        return 0
-
-
 def poll_work_us(consoles: int = 57, polls: int = 100_000) -> dict[str, float]:
-    """CPU of the real ``LineLoop.poll`` per idle poll and per changed reply, with I/O taken out."""
-    from chamber.engine import Outcome
+    """CPU of the real ``LineMachine`` per idle poll and per changed reply, driven in memory: no port, no
+    clock, no silences (t3.5 set to 0), each reply fed as soon as its request is out."""
     from terminals import rtu
-    from terminals.line import LineLoop
     from terminals.links import ConsoleLink
+    from terminals.machine import LineMachine
+    from terminals.state import TX
 
     links = [ConsoleLink(unit, unit) for unit in range(1, consoles + 1)]
     idle = {link.unit: rtu.with_crc(bytes([link.unit, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0])) for link in links}
     touched = {link.unit: rtu.with_crc(bytes([link.unit, 4, 8, 0, 2, 0, 0, 0, 0, 0, 0])) for link in links}
-    transport = _MemoryTransport(dict(idle))
-    done: Future[Any] = Future()
-    done.set_result(Outcome(ev.Tick(), (), 1))  # as the engine answers a journaled input
-    loop = LineLoop("bench", transport, links, lambda event: done, baud=115200)
-    loop.t35 = 0.0  # no silences: only the work is timed
+    machine = LineMachine("bench", links, baud=115200)
+    machine.t35 = 0.0  # no silences: only the work is timed
     for link in links:
         link.last_reply, link.status, link.card_seq = idle[link.unit], 0, 0
+    machine.opened(0.0)
+    frame = machine.step(0.0)
+    assert frame is not None
+    feed, step, outbox = machine.feed, machine.step, machine.outbox
     t0 = time.thread_time()
-    for i in range(polls):
-        loop.poll(links[i % consoles])
+    for _ in range(polls):
+        feed(idle[frame[0]], 0.0)
+        frame = step(0.0)
+        assert frame is not None
     unchanged = (time.thread_time() - t0) / polls * 1e6
+    assert machine.stats.unchanged >= polls - 1
     t0 = time.thread_time()
-    for i in range(polls):  # the presence sensor toggles at every poll: decoded, an event submitted
-        link = links[i % consoles]
-        transport.replies[link.unit] = (idle, touched)[(i // consoles) % 2][link.unit]
-        loop.poll(link)
+    for i in range(polls):  # the presence sensor toggles at every poll: decoded, an event queued
+        feed((idle, touched)[(i // consoles) % 2][frame[0]], 0.0)
+        frame = step(0.0)
+        assert frame is not None
+        outbox.clear()  # the I/O loop hands them to the engine: not the machine's work
     changed = (time.thread_time() - t0) / polls * 1e6
-    return {"python_us_per_idle_poll": round(unchanged, 2), "python_us_per_changed_poll": round(changed, 2)}
+
+    # The generator plumbing alone: a sub-generator per poll, one yield and one send, as _poll is driven.
+    op = (TX, links[0].poll, links[0].poll_len)
+
+    def one() -> Any:
+        return (yield op)
+
+    def turns() -> Any:
+        while True:
+            yield from one()
+
+    gen = turns()
+    next(gen)
+    t0 = time.thread_time()
+    for _ in range(polls):
+        gen.send(b"")
+    plumbing = (time.thread_time() - t0) / polls * 1e6
+    return {
+        "python_us_per_idle_poll": round(unchanged, 2),
+        "python_us_per_changed_poll": round(changed, 2),
+        "generator_us_per_poll": round(plumbing, 2),
+    }
 
 
 def bench_bus(
@@ -249,7 +258,10 @@ def bench_bus(
                     sim.post("/fault", {"line": line_id, "crc_rate": fault_rate, "drop_rate": fault_rate})
             # measurement window: only what happens from here counts
             loops = list(controller.lines.values())
-            base = [(lp.stats.polls, lp.stats.cpu_s, lp.stats.cycles) for lp in loops]
+            io = controller.io
+            assert io is not None
+            base = [(lp.stats.polls, lp.stats.cycles) for lp in loops]
+            cpu0, wakeups0 = io.cpu_s, io.wakeups
             errors0 = sum((lp.stats.errors for lp in loops), Counter())
             late0 = _sim_lateness(sim)
             presses = 0
@@ -259,10 +271,8 @@ def bench_bus(
                 sim.post("/press", {"seat": rng.randint(1, seats), "key": int(rng.choice(keys))})
                 presses += 1
                 time.sleep(rng.expovariate(press_rate))
-            stats = [
-                (lp.stats.polls, lp.stats.cpu_s, lp.stats.cycles_since(mark))
-                for lp, (_, _, mark) in zip(loops, base, strict=True)
-            ]
+            stats = [(lp.stats.polls, lp.stats.cycles_since(mark)) for lp, (_, mark) in zip(loops, base, strict=True)]
+            cpu, wakeups = io.cpu_s - cpu0, io.wakeups - wakeups0
             errors = sum((lp.stats.errors for lp in loops), Counter())
             errors.subtract(errors0)
             late = _sim_lateness(sim)
@@ -308,10 +318,9 @@ def bench_bus(
         finally:
             journal.close()
     busiest = max(len(lp.links) for lp in loops)
-    cycles = [c for _, _, cyc in stats for c in cyc]
-    busiest_cycles = [c for lp, (_, _, cyc) in zip(loops, stats, strict=True) if len(lp.links) == busiest for c in cyc]
-    polls = sum(p for p, _, _ in stats) - sum(p for p, _, _ in base)
-    cpu = sum(c for _, c, _ in stats) - sum(c for _, c, _ in base)
+    cycles = [c for _, cyc in stats for c in cyc]
+    busiest_cycles = [c for lp, (_, cyc) in zip(loops, stats, strict=True) if len(lp.links) == busiest for c in cyc]
+    polls = sum(p for p, _ in stats) - sum(p for p, _ in base)
     cycle_ms = statistics.median(busiest_cycles) * 1000 if busiest_cycles else float("nan")
     limit = wire_limit_ms(busiest, baud)
     sim_late_ms = (late[1] - late0[1]) / max(late[0] - late0[0], 1)
@@ -330,6 +339,7 @@ def bench_bus(
         "cycles": len(cycles),
         "polls": polls,
         "cpu_per_poll_us": round(cpu / polls * 1e6, 1) if polls else None,
+        "wakeups_per_poll": round(wakeups / polls, 2) if polls else None,
         "wake_floor_us": round(floor_us, 1),
         **work,
         "presses": presses,

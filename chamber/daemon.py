@@ -1,14 +1,15 @@
-"""``chamber run``: the controller daemon — engine, journal, one loop per RS-485 line.
+"""``chamber run``: the controller daemon — engine, journal, one I/O loop for every RS-485 line.
 
 It loads and checks config.toml, opens the store, replays the journal
-(resuming an open sitting), starts one ``LineLoop`` per configured line and
-routes the engine's effects to the line that serves each seat (chamber-wide
-effects to every line).  With ``--simulate`` it first starts hardware_sim on
+(resuming an open sitting), starts one ``terminals.ioloop.IOLoop`` (one thread)
+serving every configured line, each line's protocol a sans-IO
+``terminals.machine.LineMachine``, and routes the engine's effects to the line
+that serves each seat (chamber-wide effects to every line).  With ``--simulate`` it first starts hardware_sim on
 virtual serial lines made from the same config, so one command runs a whole
 simulated chamber.  Every ``HEALTH_EVERY_S`` it logs one line per RS-485 line
 (consoles answering, median cycle, errors by kind, seats offline, microphone
 units not answering), and the totals once more when it stops.  SIGTERM or
-SIGINT stops it cleanly: the lines stop after their current transaction, the
+SIGINT stops it cleanly: the I/O loop stops after its current wake-up, the
 engine finishes its queue, the journal closes.  With ``[recording] enabled`` the
 speech recorder (protocol_export.recording) listens on its own thread and
 finishes its files after the engine stops.
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chamber.config import Config
 from chamber.core import effects as fx
@@ -40,8 +41,9 @@ from chamber.core import events as ev
 from chamber.engine import Engine
 from chamber.journal import Journal
 from terminals.generic import GenericLink
-from terminals.line import LineLoop
+from terminals.ioloop import IOLoop, Line
 from terminals.links import ConsoleLink
+from terminals.state import LineStats
 from terminals.transport import SerialTransport, TcpTransport, Transport
 
 if TYPE_CHECKING:  # the web stack is imported only when the web is served, the recorder when it records
@@ -55,13 +57,23 @@ _BROADCAST_EFFECTS = (fx.ModeChanged, fx.SittingOpened, fx.SittingClosed)
 HEALTH_EVERY_S = 60.0
 
 
-def line_health(loop: LineLoop, since_cycle: int = 0) -> str:
-    """One log line on a line's health; the cycle median covers the rounds after the ``since_cycle``-th."""
+class _LineView(Protocol):
+    @property
+    def line_id(self) -> str: ...
+    @property
+    def links(self) -> list[ConsoleLink]: ...
+    @property
+    def stats(self) -> LineStats: ...
+
+
+def line_health(loop: _LineView, since_cycle: int = 0) -> str:
+    """One log line on a line's health (a ``Line`` or its machine); the cycle median covers the rounds
+    after the ``since_cycle``-th."""
     st = loop.stats
     offline = [link.seat for link in loop.links if not link.online]
     mics_down = [link.seat for link in loop.links if link.mic_unit is not None and not link.mic_online]
     cycles = st.cycles_since(since_cycle)
-    errors = dict(st.errors)  # a copy in one step: the line's thread keeps counting
+    errors = dict(st.errors)  # a copy in one step: the lines' thread keeps counting
     parts = [
         f"line {loop.line_id}: {len(loop.links) - len(offline)} of {len(loop.links)} consoles answering",
         f"cycle median {statistics.median(cycles) * 1000:.1f} ms" if cycles else "no full cycle yet",
@@ -83,12 +95,13 @@ class Controller:
     config: Config
     engine: Engine
     journal: Journal
-    lines: dict[str, LineLoop] = field(default_factory=dict)
+    lines: dict[str, Line] = field(default_factory=dict)
     recorder: Recorder | None = None  # [recording] enabled: the speech recorder
+    io: IOLoop | None = None  # the one thread that serves every line
 
     def stop(self) -> None:
-        for line in self.lines.values():
-            line.stop()
+        if self.io is not None:
+            self.io.stop()
         self.engine.stop()
         if self.recorder is not None:  # after the engine: the last speeches' ends are in its queue
             self.recorder.stop()
@@ -113,7 +126,9 @@ def make_transport(config: Config, line_id: str, override: str | None = None) ->
 
 def build_lines(
     config: Config, submit: Callable[[ev.Input], Any], ports: dict[str, str] | None = None
-) -> dict[str, LineLoop]:
+) -> tuple[IOLoop, dict[str, Line]]:
+    """The I/O loop (not started) and its line per configured line, by id."""
+    io = IOLoop(submit)
     lines = {}
     # a generic module has a card switch, not a reader: its card is the assigned deputy's first card
     # (the config guarantees one for every generic seat)
@@ -125,19 +140,18 @@ def build_lines(
             else ConsoleLink(seat.id, seat.unit, seat.mic_unit, seat.chair)
             for seat in config.seats_on(line.id)
         ]
-        lines[line.id] = LineLoop(
+        lines[line.id] = io.add_line(
             line.id,
             make_transport(config, line.id, (ports or {}).get(line.id)),
             links,
-            submit,
             baud=line.baud,
             timeout_s=line.timeout_ms / 1000,
             retries=line.retries,
         )
-    return lines
+    return io, lines
 
 
-def router(config: Config, lines: dict[str, LineLoop]) -> Callable[[ev.Input, tuple[fx.Effect, ...]], None]:
+def router(config: Config, lines: dict[str, Line]) -> Callable[[ev.Input, tuple[fx.Effect, ...]], None]:
     """An engine subscriber that hands each effect to the line serving its seat."""
     seat_line = {seat.id: lines[seat.line] for seat in config.seats}
     every = list(lines.values())
@@ -167,15 +181,14 @@ def start_controller(
     engine = Engine(journal)
     controller = Controller(config, engine, journal)
     try:
-        controller.lines = build_lines(config, engine.submit, ports)
+        controller.io, controller.lines = build_lines(config, engine.submit, ports)
         engine.subscribe(router(config, controller.lines))
         if config.recording.enabled:  # subscribed before the engine starts: a resumed speech is recorded too
             from protocol_export.recording import start_recording
 
             controller.recorder = start_recording(config, engine)
         engine.start()
-        for line in controller.lines.values():
-            line.start()
+        controller.io.start()
         if open_sitting and engine.sitting_uid is None:
             outcome = engine.execute(ev.OpenSitting(roster=config.roster(), number=1, title="Засідання"))
             log.info("sitting opened: %s", outcome.accepted)

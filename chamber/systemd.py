@@ -45,7 +45,7 @@ log = logging.getLogger("chamber.systemd")
 
 ENGINE_THREAD = "chamber-engine"  # chamber.engine.Engine.start names its owner thread so
 #: A line loop whose counters have not moved for this long is stalled.  Longer than the line's longest
-#: honest silence: the reopen back-off of an unplugged adapter (terminals.line.REOPEN_MAX_S, 5 s), a
+#: honest silence: the reopen back-off of an unplugged adapter (terminals.machine.REOPEN_MAX_S, 5 s), a
 #: gateway's connect timeout (2 s) and a stuck UART's write timeout (0.5 s).
 STALL_S = 10.0
 

@@ -1,1 +1,1 @@
-"""Seat consoles on RS-485 lines with Modbus RTU: register map, line loops, card readers (issue 3)."""
+"""Seat consoles on RS-485 lines with Modbus RTU: register map, sans-IO line protocol, its I/O loop, card readers."""

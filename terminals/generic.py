@@ -19,7 +19,7 @@ What the module offers, and how the controller uses it
   request ring, microphone ring: the native LED bits 0 … 5) and coil 6 (microphone relay), written
   with one function-15 write of coils 0 … 6 when they differ from what was last written.  There is
   no broadcast: when the chamber mode changes, ``GenericLink.set_mode`` clears the choice LEDs in
-  the wanted state and the line loop queues a write for each module whose coils changed.
+  the wanted state and the line queues a write for each module whose coils changed.
 
 Limits (stated in the register map): a press shorter than one poll cycle can be missed; a press
 handed to an engine that fails to journal it is not read again (there is nothing to re-read); the
@@ -28,15 +28,14 @@ flag, so one that loses power and comes back between two polls is found by the l
 its coils (``terminals.readback``, every 5 s while some coil should be on) and rewritten then.
 
 Retries, dead-module detection and back-off, fault counters and the online/offline events are the
-line loop's own (``LineLoop._transact``, ``_fault``, ``_came_online``, ``_no_answer``), so a generic
-module is treated exactly like a native console there.  ``LineLoop`` polls a
-``GenericLink`` with function 02 instead of its native read, hands changed bits to
-:func:`decode`, and :func:`serve_writes` instead of its native writes.
+line machine's own (``terminals.machine``: ``LineState.exchange`` and ``fault``, ``_came_online``,
+``_no_answer``), so a generic module is treated exactly like a native console there.  The machine polls
+a ``GenericLink`` with function 02 instead of its native read, hands changed bits to :func:`decode`
+(no follow-up read, so a plain function), and drives :func:`serve_writes` (a generator on the line's
+state, like every transaction sequence) instead of its native writes.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from chamber.core import effects as fx
 from chamber.core import events as ev
@@ -44,9 +43,7 @@ from chamber.core.values import Key
 from terminals import rtu
 from terminals.links import ConsoleLink
 from terminals.registers import Led, Mode
-
-if TYPE_CHECKING:
-    from terminals.line import LineLoop
+from terminals.state import Exchange, LineState, check_write
 
 # --- the module's map (docs/console-register-map.md section 8) ----------------------------------------
 DI_FIRST = 0
@@ -123,13 +120,13 @@ def coil_bits(coils: int) -> list[bool]:
     return [bool(coils >> i & 1) for i in range(COIL_COUNT)]
 
 
-def decode(loop: LineLoop, link: GenericLink, inputs: int) -> None:
+def decode(line: LineState, link: GenericLink, inputs: int) -> None:
     """Turn a change of the discrete inputs into events (card before keys: a card and a press seen in
     the same poll must reach the engine in that order)."""
     previous = link.status
     link.status = inputs
     seat = link.seat
-    submit = loop.submit
+    submit = line.submit
     changed = 0xFF if previous is None else inputs ^ previous
     if changed & DI_PRESENCE:
         submit(ev.PresenceChanged(seat=seat, present=bool(inputs & DI_PRESENCE)))
@@ -147,10 +144,10 @@ def decode(loop: LineLoop, link: GenericLink, inputs: int) -> None:
                 if pressed & bit:
                     submit(ev.KeyPressed(seat=seat, key=key, seq=None))
     if link.dirty:
-        loop._want_write(link)
+        line.want_write(link)
 
 
-def serve_writes(loop: LineLoop, link: GenericLink) -> None:
+def serve_writes(line: LineState, link: GenericLink) -> Exchange[None]:
     """Write coils 0..6 with one function-15 write if they differ from what was last written."""
     if not link.online:
         return  # rewritten in full when it comes back
@@ -158,13 +155,8 @@ def serve_writes(loop: LineLoop, link: GenericLink) -> None:
     if coils == link.coils_written:
         return
     frame = rtu.write_coils(link.unit, COIL_FIRST, coil_bits(coils))
-    if loop.exchange(link, frame, _check_write) is None:
-        loop._want_write(link)  # try again on a later turn; the poll will tell if it is dead
+    if (yield from line.exchange(link, frame, check_write)) is None:
+        line.want_write(link)  # try again on a later turn; the poll will tell if it is dead
         return
-    loop.stats.writes += 1
+    line.stats.writes += 1
     link.coils_written = coils
-
-
-def _check_write(request: bytes, reply: bytes) -> bool:
-    rtu.check_write(request, reply)
-    return True

@@ -4,8 +4,8 @@ A ``ConsoleLink`` holds the precomputed idle-poll frame, the last reply
 (to skip decoding an unchanged console), the event sequence numbers taken and
 acknowledged, the card sequence, health counters, and the outputs twice: as
 wanted (from the engine's effects) and as last written.  ``apply_effect``
-turns one core effect into wanted output bits; the line loop writes the
-difference.  Nothing here does I/O.  A seat built from an off-the-shelf DI/DO
+turns one core effect into wanted output bits; the line's machine
+(``terminals.machine``) writes the difference.  Nothing here does I/O.  A seat built from an off-the-shelf DI/DO
 module is a subclass, ``terminals.generic.GenericLink`` (``generic`` is True).
 """
 

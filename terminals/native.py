@@ -1,36 +1,36 @@
 """The native console profile's decoding: a changed poll reply becomes core events (register map sections 2-4).
 
-``LineLoop`` polls a native console with one read of STATUS, FIFO head, FIFO info and CARD_SEQ and
-hands a reply that differs from the previous one to :func:`decode`, which
+The line machine (``terminals.machine``) polls a native console with one read of STATUS, FIFO head,
+FIFO info and CARD_SEQ and hands a reply that differs from the previous one to :func:`decode`, a
+generator on the line's state (``terminals.state``: its follow-up reads are ``yield from
+state.exchange(...)``, so nothing here waits or touches a port), which
 
 * notices a restart (STATUS.RESTARTED newly set, or set when first seen): the console forgot its
   outputs and its event numbering, so the seat is reported ``SeatCameOnline(restarted=True)`` (the
   engine's duplicate check for the seat starts afresh) and everything is rewritten (writing MODE
   clears the flag).  A console that was only unreachable is reported with ``restarted=False`` by the
-  line loop: it still holds events it numbered before, some journaled already, and those must stay
+  machine: it still holds events it numbered before, some journaled already, and those must stay
   recognisable as duplicates when they are read again;
 * reports presence changes and a FIFO overflow (events the console itself lost: logged, counted);
 * checks STATUS.MODE_ECHO against the mode the console was sent: one that missed a MODE broadcast
-  gets MODE and its outputs written to it alone (the loop decodes every console's first poll after a
-  mode change, so an unchanged reply cannot hide that);
+  gets MODE and its outputs written to it alone (the machine decodes every console's first poll after
+  a mode change, so an unchanged reply cannot hide that);
 * reads the card (length + UID) when CARD_SEQ moved, and reports it inserted or removed;
 * takes the key events: the newest one comes with the poll (FIFO info), several are read in one
   more request.  Each goes to the engine with its console sequence number; events already handed
-  over (``link.taken``) are skipped, and the FIFO is acknowledged only when the engine's Future for
-  the last of them completes, i.e. after the journal write (``_acknowledger``); a failed journal
-  write makes the loop read the events again.
+  over (``link.taken``) are skipped.  The events of one read share an ``AckGroup``: the I/O loop
+  acknowledges the newest only when the engine's Future of every one of them completes with a
+  :func:`settled` outcome, i.e. after the journal write (``terminals.ioloop.acknowledge``); a failed
+  journal write makes the machine read the events again.
 
-A follow-up read that fails returns False, so the loop keeps the old reply and decodes again on the
+A follow-up read that fails returns False, so the machine keeps the old reply and decodes again on the
 next poll: nothing is half taken.  The generic profile's counterpart is ``terminals.generic.decode``.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chamber.core import events as ev
 from chamber.core.values import Key
@@ -47,17 +47,17 @@ from terminals.registers import (
     mode_echo,
     seq_after,
 )
+from terminals.state import AckGroup, Exchange, LineState
 
 if TYPE_CHECKING:
     from chamber.engine import Outcome
-    from terminals.line import LineLoop
 
 log = logging.getLogger("terminals.line")
 
 VALID_KEYS = {int(k) for k in Key}
 
 
-def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
+def decode(line: LineState, link: ConsoleLink, regs: list[int]) -> Exchange[bool]:
     """Act on a changed poll reply; False if a follow-up read failed (decode it again next time)."""
     status, head, info, card_seq = regs
     previous = link.status
@@ -67,52 +67,53 @@ def decode(loop: LineLoop, link: ConsoleLink, regs: list[int]) -> bool:
         if previous is not None or rebooted:
             # The boot shows every power-up, also one whose RESTARTED flag an addressed write of MODE
             # cleared before this poll (a write queued for the console, restated outputs at start-up).
-            log.warning("line %s: seat %d console restarted (boot %s -> %d)", loop.line_id, link.seat, link.boot, boot)
-            loop.stats.errors["restarted"] += 1
+            log.warning("line %s: seat %d console restarted (boot %s -> %d)", line.line_id, link.seat, link.boot, boot)
+            line.stats.errors["restarted"] += 1
             link.forget()
         else:  # restarted before we first saw it (the hall powered up, or while it was offline)
-            log.info("line %s: seat %d console powered up", loop.line_id, link.seat)
+            log.info("line %s: seat %d console powered up", line.line_id, link.seat)
         # Its event numbering starts from zero again, under a new boot: events of the old numbering
-        # still on their way to the engine must not be acknowledged to it (see ``_acknowledger``).
-        loop.submit(ev.SeatCameOnline(seat=link.seat, restarted=True))
-        loop._want_write(link)  # everything is written again
+        # still on their way to the engine must not be acknowledged to it (``LineState.apply_ack``).
+        line.submit(ev.SeatCameOnline(seat=link.seat, restarted=True))
+        line.want_write(link)  # everything is written again
         previous = None
     link.boot = boot
     if previous is None or (status ^ previous) & Status.PRESENCE:
-        loop.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
+        line.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
     if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
-        log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", loop.line_id, link.seat)
+        log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", line.line_id, link.seat)
         link.errors["overflow"] += 1
     link.status = status
     written = link.written
     if written is not None and written[3] == link.mode and mode_echo(status) != link.mode & 0b111:
         # We wrote or broadcast this mode, and the console is not in it: it missed the broadcast.
-        log.warning("line %s: seat %d missed the mode broadcast: writing it to the console", loop.line_id, link.seat)
-        loop.stats.errors["mode_missed"] += 1
+        log.warning("line %s: seat %d missed the mode broadcast: writing it to the console", line.line_id, link.seat)
+        line.stats.errors["mode_missed"] += 1
         link.written = None  # everything is written again, MODE first
-        loop._want_write(link)
+        line.want_write(link)
     if card_seq != link.card_seq:
-        card = loop.exchange(link, rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT), rtu.parse_registers)
+        frame = rtu.read_registers(link.unit, IR_CARD_LEN, CARD_READ_COUNT)
+        card = yield from line.exchange(link, frame, rtu.parse_registers)
         if card is None:
             return False
         length = card[0]
         if length:
             link.card_inserted()
-            loop.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
+            line.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
         else:
             # Also on the first read after a start or a restart (card_seq None): the sitting may hold a
             # deputy here whose card left while nobody polled, and must not let the seat vote for them.
             link.card_removed()
-            loop._want_write(link)  # its card and registration LEDs go dark
-            loop.submit(ev.CardRemoved(seat=link.seat))
+            line.want_write(link)  # its card and registration LEDs go dark
+            line.submit(ev.CardRemoved(seat=link.seat))
         link.card_seq = card_seq
     count = info >> 8
     if count:
-        return _events(loop, link, head, count, info & 0xFF)
+        return (yield from _events(line, link, head, count, info & 0xFF))
     return True
 
 
-def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code: int) -> bool:
+def _events(line: LineState, link: ConsoleLink, head: int, count: int, first_code: int) -> Exchange[bool]:
     count = min(count, FIFO_SIZE)
     newest = (head + count - 1) & 0xFFFF
     taken = link.taken
@@ -124,54 +125,29 @@ def _events(loop: LineLoop, link: ConsoleLink, head: int, count: int, first_code
     if count == 1:
         codes = [first_code]
     else:
-        fifo = loop.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), rtu.parse_registers)
+        fifo = yield from line.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), rtu.parse_registers)
         if fifo is None:
             return False
         codes = [r & 0xFF for r in fifo]
-    futures: list[Future[Any]] = []
+    presses: list[ev.KeyPressed] = []
     for i in range(start, count):
         code = codes[i]
         if code not in VALID_KEYS:
             link.errors["bad_key"] += 1
-            log.warning("line %s: seat %d reported unknown key code %d", loop.line_id, link.seat, code)
+            log.warning("line %s: seat %d reported unknown key code %d", line.line_id, link.seat, code)
             continue
-        event = ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF, boot=link.boot)
-        futures.append(loop.submit(event))
+        presses.append(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF, boot=link.boot))
     link.taken = newest
-    if not futures:  # unknown key codes only: nothing to journal, nothing a deputy pressed
-        loop._inbox.put(("ack", (link, newest, link.boot)))
+    if not presses:  # unknown key codes only: nothing to journal, nothing a deputy pressed
+        line.ack(link, newest, link.boot)
     else:
-        done = _acknowledger(loop, link, newest, futures)
-        for fut in futures:
-            fut.add_done_callback(done)
+        # One group: an ACK of ``newest`` frees every event up to it, so it waits for all of them (the
+        # engine may split them over two batches).  The boot goes with it: the machine drops a verdict
+        # about a numbering the console has since forgotten, or an old number could free new events.
+        group = AckGroup(link, newest, link.boot, len(presses))
+        for press in presses:
+            line.submit(press, group)
     return True
-
-
-def _acknowledger(
-    loop: LineLoop, link: ConsoleLink, seq: int, futures: list[Future[Any]]
-) -> Callable[[Future[Any]], None]:
-    """Acknowledge ``seq`` once every one of ``futures`` is done, and only if each press was journaled
-    and its verdict is final (:func:`settled`): the engine may split one console's events over two
-    batches, and an ACK frees every event up to it.  If any was not, the events are read again from the
-    console (which still holds them all).  Both messages carry the boot the events were numbered in:
-    the loop drops them if the console has restarted since, or an old number could free new events."""
-    inbox = loop._inbox
-    lock = threading.Lock()
-    left = len(futures)
-    boot = link.boot
-
-    def done(_: Future[Any]) -> None:
-        nonlocal left
-        with lock:
-            left -= 1
-            if left:
-                return
-        if all(f.exception() is None and settled(f.result()) for f in futures):
-            inbox.put(("ack", (link, seq, boot)))
-        else:
-            inbox.put(("retake", (link, boot)))
-
-    return done
 
 
 def settled(outcome: Outcome) -> bool:

@@ -1,9 +1,11 @@
 """Read-back of outputs on devices that cannot say they restarted: separate microphone units, generic modules.
 
-A native console sets STATUS.RESTARTED when it powers up, the next poll sees it, and the line loop
+A native console sets STATUS.RESTARTED when it powers up, the next poll sees it, and the line
 rewrites everything.  Two kinds of device on a line have no such flag, and one of them is never
-polled at all, so the loop reads their outputs back on a slow round (``READBACK_S`` per device,
-spread evenly: at most one read-back per loop turn, none while nothing is due):
+polled at all, so the line reads their outputs back on a slow round (``READBACK_S`` per device,
+spread evenly: at most one read-back per turn of the line machine, none while nothing is due).
+:meth:`Readback.step` is a generator on the line's state (``terminals.state``), driven by the
+machine like every transaction sequence; time comes in as ``now``:
 
 * **A separate microphone unit** (register map section 6): HR MIC, one register, function 03.
   A value other than the one last written means the unit restarted (its MIC reads 0 after power-up)
@@ -24,18 +26,14 @@ The faults of a read-back are counted in the line's totals, not against the seat
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from chamber.core import events as ev
 from terminals import rtu
 from terminals.generic import COIL_COUNT, COIL_FIRST, GenericLink
 from terminals.links import ConsoleLink
 from terminals.registers import HR_MIC
-
-if TYPE_CHECKING:
-    from terminals.line import LineLoop
+from terminals.state import Exchange, LineState
 
 log = logging.getLogger("terminals.line")
 
@@ -44,54 +42,56 @@ READBACK_S = 5.0
 
 
 class Readback:
-    """The round of read-backs of one line; ``LineLoop.run`` calls :meth:`step` when :attr:`due`."""
+    """The round of read-backs of one line; the machine drives :meth:`step` when :attr:`due`."""
 
-    def __init__(self, loop: LineLoop, links: Sequence[ConsoleLink], every_s: float | None = None) -> None:
-        self.loop = loop
+    def __init__(self, line: LineState, links: Sequence[ConsoleLink], now: float, every_s: float | None = None) -> None:
+        self.line = line
         self.links = [link for link in links if link.generic or link.mic_unit is not None]
         every = READBACK_S if every_s is None else every_s
         self.gap_s = every / max(len(self.links), 1)
-        self.due = time.perf_counter() + self.gap_s if self.links else float("inf")
+        self.due = now + self.gap_s if self.links else float("inf")
         self._turn = 0
 
-    def step(self) -> None:
+    def step(self) -> Exchange[None]:
         link = self.links[self._turn]
         self._turn = (self._turn + 1) % len(self.links)
         if isinstance(link, GenericLink):
-            self._coils(link)
+            yield from self._coils(link)
         else:
-            self._mic(link)
-        self.due = time.perf_counter() + self.gap_s
+            yield from self._mic(link)
+        self.due = self.line.now + self.gap_s
 
     # --- the two kinds ----------------------------------------------------------------------------
 
-    def _mic(self, link: ConsoleLink) -> None:
-        loop = self.loop
+    def _mic(self, link: ConsoleLink) -> Exchange[None]:
+        line = self.line
         unit = link.mic_unit
         assert unit is not None
         attempts = None if link.mic_online else 1
-        values = loop.exchange(None, rtu.read_registers(unit, HR_MIC, 1, function=3), rtu.parse_registers, attempts)
+        frame = rtu.read_registers(unit, HR_MIC, 1, function=3)
+        values = yield from line.exchange(None, frame, rtu.parse_registers, attempts)
         if values is None:
             if link.mic_online:
-                mic_unit_lost(loop, link, "no valid reply to a read-back")
+                mic_unit_lost(line, link, "no valid reply to a read-back")
             return
         if not link.mic_online:
-            log.warning("line %s: seat %d: microphone unit %d answers again", loop.line_id, link.seat, unit)
+            log.warning("line %s: seat %d: microphone unit %d answers again", line.line_id, link.seat, unit)
             link.mic_online = True
             link.mic_written = None
-            loop._want_write(link)
-            loop.submit(ev.MicUnitChanged(seat=link.seat, online=True))
+            line.want_write(link)
+            line.submit(ev.MicUnitChanged(seat=link.seat, online=True))
             return
         written = link.mic_written
         if written is not None and values[0] != written:
             self._lost(link, unit, f"MIC reads {values[0]}, {written} was written")
             link.mic_written = None
 
-    def _coils(self, link: GenericLink) -> None:
+    def _coils(self, link: GenericLink) -> Exchange[None]:
         written = link.coils_written
         if not link.online or not written:
             return  # unknown (a write is on its way) or all off, which a restarted module shows too
-        bits = self.loop.exchange(None, rtu.read_bits(link.unit, COIL_FIRST, COIL_COUNT, function=1), rtu.parse_bits)
+        frame = rtu.read_bits(link.unit, COIL_FIRST, COIL_COUNT, function=1)
+        bits = yield from self.line.exchange(None, frame, rtu.parse_bits)
         if bits is None:
             return  # the poll tells whether the module is offline
         coils = sum(1 << i for i, on in enumerate(bits) if on)
@@ -100,21 +100,21 @@ class Readback:
             link.coils_written = None
 
     def _lost(self, link: ConsoleLink, unit: int, what: str) -> None:
-        loop = self.loop
+        line = self.line
         log.warning(
             "line %s: seat %d: unit %d lost its outputs (%s; restarted?): rewriting",
-            loop.line_id,
+            line.line_id,
             link.seat,
             unit,
             what,
         )
-        loop.stats.errors["output_lost"] += 1
-        loop._want_write(link)
+        line.stats.errors["output_lost"] += 1
+        line.want_write(link)
 
 
-def mic_unit_lost(loop: LineLoop, link: ConsoleLink, why: str) -> None:
+def mic_unit_lost(line: LineState, link: ConsoleLink, why: str) -> None:
     """Stop writing a separate microphone unit that does not answer; the read-back round revives it."""
-    log.warning("line %s: seat %d: microphone unit %s not answering: %s", loop.line_id, link.seat, link.mic_unit, why)
+    log.warning("line %s: seat %d: microphone unit %s not answering: %s", line.line_id, link.seat, link.mic_unit, why)
     link.mic_online = False
-    loop.stats.errors["mic_unit_offline"] += 1
-    loop.submit(ev.MicUnitChanged(seat=link.seat, online=False))
+    line.stats.errors["mic_unit_offline"] += 1
+    line.submit(ev.MicUnitChanged(seat=link.seat, online=False))

@@ -6,8 +6,8 @@ into a short line on the console's text display (32 bytes, CP1251: one byte per 
 shown for ``TEXT_SHOW_S`` seconds and then cleared.  The texts live here, at the edge, so the
 core stays free of display wording and the journal is unchanged.
 
-``SeatTexts`` keeps the clearing deadlines for one line loop; the loop asks ``due`` on each turn
-(one float comparison) and calls ``expired`` only when something is due.
+``SeatTexts`` keeps the clearing deadlines for one line; its machine (``terminals.machine``) asks
+``due`` on each turn (one float comparison) and calls ``expired`` only when something is due.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def rejection_text(effect: fx.Rejected) -> str | None:
 
 
 class SeatTexts:
-    """Clearing deadlines of the texts shown on one line's consoles (used by the loop thread only)."""
+    """Clearing deadlines of the texts shown on one line's consoles (used by the lines' thread only)."""
 
     def __init__(self, show_s: float = TEXT_SHOW_S) -> None:
         self.show_s = show_s

@@ -1,18 +1,27 @@
 """Byte transports for one RS-485 line: a local serial port or an RTU-over-TCP gateway.
 
-The line loop needs three things from a transport: send a frame, collect a
-reply of a known length before a deadline, and throw away stale bytes.  Both
-transports read the raw file descriptor or socket with ``select`` and take
-whatever has arrived in one call, so an ordinary reply costs one ``select``
-and one ``read`` system call: that, not Python, should set the poll's pace.
+Two users, two ways of reading:
 
-A transport that fails (USB adapter unplugged, gateway gone) raises
-``LineDown``; the loop closes it and opens it again later.
+* the I/O loop (``terminals.ioloop``) serves every line from one thread: it opens a transport
+  without waiting (``begin_open``; a gateway's TCP connect completes when its socket turns writable,
+  then ``finish_open``), watches ``fileno()`` in its selector, and takes whatever has arrived with
+  ``read_some()``, which never blocks;
+* ``chamber scan`` asks one console at a time: ``read_reply`` collects a reply of a known length
+  before a deadline with ``select``, and ``discard`` throws away stale bytes.
+
+Both read the raw file descriptor or socket and take whatever has arrived in one call, so an
+ordinary reply costs one wake-up and one ``read`` system call: that, not Python, should set the
+poll's pace.  A frame is a few dozen bytes, which the kernel's buffer takes at once, so ``write``
+returns at once too (it waits, within ``WRITE_TIMEOUT_S``, only for a transmit buffer that is full).
+
+A transport that fails (USB adapter unplugged, gateway gone) raises ``LineDown``; the loop closes it
+and opens it again later.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
@@ -37,6 +46,19 @@ class Transport(Protocol):
     name: str
 
     def open(self) -> None: ...
+
+    def begin_open(self) -> bool:
+        """Start opening without blocking; True if open already, else ``finish_open`` once
+        ``fileno()`` is writable."""
+        ...
+
+    def finish_open(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def read_some(self) -> bytes:
+        """Whatever has arrived (b"" if nothing), never blocking; ``LineDown`` at end of stream."""
+        ...
 
     def close(self) -> None: ...
 
@@ -116,6 +138,28 @@ class SerialTransport:
         self._serial = ser
         self._fd = ser.fileno()
 
+    def begin_open(self) -> bool:
+        self.open()  # a local device opens at once
+        return True
+
+    def finish_open(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        if self._fd < 0:
+            raise LineDown(f"{self.port} is not open")
+        return self._fd
+
+    def read_some(self) -> bytes:
+        if self._fd < 0:
+            raise LineDown(f"{self.port} is not open")
+        chunk = self._read_some()
+        if chunk is None:
+            return b""
+        if not chunk:
+            raise LineDown(f"{self.port}: end of stream: the device went away")
+        return chunk
+
     def close(self) -> None:
         if self._serial is not None:
             with contextlib.suppress(OSError, serial.SerialException):
@@ -153,7 +197,7 @@ class SerialTransport:
 
     def _read_some(self) -> bytes | None:
         try:
-            return os.read(self._fd, 512)  # b"": the adapter is gone (a pty whose other end closed)
+            return os.read(self._fd, 4096)  # b"": the adapter is gone (a pty whose other end closed)
         except BlockingIOError:
             return None
         except OSError as exc:
@@ -195,6 +239,45 @@ class TcpTransport:
         sock.setblocking(False)
         self._sock = sock
 
+    def begin_open(self) -> bool:
+        """A non-blocking connect: a gateway that does not answer must not hold the other lines.
+        (The address is resolved first, which blocks only for a host name that is not in /etc/hosts.)"""
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0]
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise LineDown(f"cannot connect to gateway {self.name}: {exc}") from exc
+        sock.setblocking(False)
+        error = sock.connect_ex(address)
+        if error not in (0, errno.EINPROGRESS):
+            sock.close()
+            raise LineDown(f"cannot connect to gateway {self.name}: {os.strerror(error)}")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        return error == 0
+
+    def finish_open(self) -> None:
+        assert self._sock is not None
+        error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self.close()
+            raise LineDown(f"cannot connect to gateway {self.name}: {os.strerror(error)}")
+
+    def fileno(self) -> int:
+        if self._sock is None:
+            raise LineDown(f"gateway {self.name} is not connected")
+        return self._sock.fileno()
+
+    def read_some(self) -> bytes:
+        if self._sock is None:
+            raise LineDown(f"gateway {self.name} is not connected")
+        chunk = self._recv()
+        if chunk is None:
+            return b""
+        if not chunk:
+            raise LineDown(f"gateway {self.name} closed the connection")
+        return chunk
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
@@ -211,7 +294,7 @@ class TcpTransport:
     def _recv(self) -> bytes | None:
         assert self._sock is not None
         try:
-            return self._sock.recv(512)  # b"": the gateway closed the connection
+            return self._sock.recv(4096)  # b"": the gateway closed the connection
         except BlockingIOError:
             return None
         except OSError as exc:

@@ -19,8 +19,8 @@ from chamber.core.values import Key
 from chamber.daemon import Controller, line_health, start_controller
 from chamber.journal import Journal
 from hardware_sim.simulator import Simulator
-from terminals.line import LineLoop
 from terminals.links import ConsoleLink
+from terminals.machine import LineMachine
 from terminals.registers import Mode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +168,7 @@ def test_presses_made_while_the_adapter_is_out_are_read_when_it_is_back(tmp_path
 
 def test_line_health_names_what_the_it_person_must_act_on() -> None:
     links = [ConsoleLink(1, 1), ConsoleLink(2, 2, mic_unit=12), ConsoleLink(3, 3)]
-    loop = LineLoop("A", None, links, lambda event: None, baud=115200)  # type: ignore[arg-type]
+    loop = LineMachine("A", links, baud=115200)
     assert line_health(loop) == (
         "line A: 3 of 3 consoles answering; no full cycle yet; 0 polls, 0 writes, 0 broadcasts; errors: none"
     )
@@ -177,7 +177,7 @@ def test_line_health_names_what_the_it_person_must_act_on() -> None:
     loop.stats.errors["timeout"] += 4
     loop.stats.errors["crc"] += 0  # a kind that never happened is not listed
     for seconds in (0.1, 0.3, 0.2):
-        loop._record_cycle(seconds)
+        loop.record_cycle(seconds)
     assert line_health(loop) == (
         "line A: 2 of 3 consoles answering; cycle median 200.0 ms; 0 polls, 0 writes, 0 broadcasts; "
         "errors: timeout 4; offline seats 1; microphone units not answering at seats 2"

@@ -3,21 +3,22 @@
 The real controller (engine, line loops, serial transport) runs against hardware_sim over ptys, as in
 test_bus.py, with a small council written here: line "M" mixes three generic modules and two native
 consoles (the chair among them), line "G" has generic modules only.  Waits are bounded polls of
-observable state.  The decoder is also tested on its own with a stub loop.
+observable state.  The decoder is also tested through the real line machine with time passed in.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
+from line_harness import Driver, FakeModule
 from waiting import wait_for
 
 from chamber.config import Config, load_config
+from chamber.core import effects as fx
 from chamber.core import events as ev
 from chamber.core.events import decode_input
 from chamber.core.values import Key
@@ -25,6 +26,7 @@ from chamber.daemon import Controller, start_controller
 from hardware_sim.generic import GenericModuleModel
 from hardware_sim.simulator import Simulator
 from terminals import generic, rtu
+from terminals.machine import LineMachine
 from terminals.registers import Led, Mode
 
 CONFIG = """
@@ -330,48 +332,43 @@ def test_a_press_between_two_polls_is_missed(chamber: tuple[Simulator, Controlle
 # --------------------------------------------------------------------------- the decoder on its own
 
 
-class _StubLoop:
-    def __init__(self) -> None:
-        self.events: list[ev.Input] = []
-        self.writes: list[Any] = []
-
-    def submit(self, event: ev.Input) -> Future[Any]:
-        self.events.append(event)
-        fut: Future[Any] = Future()
-        fut.set_result(None)
-        return fut
-
-    def _want_write(self, link: Any) -> None:
-        self.writes.append(link)
-
-
-def test_decoder_makes_events_from_edges() -> None:
+def test_the_machine_makes_events_from_edges_and_writes_the_coils() -> None:
+    """The real line machine polling a module (``line_harness.FakeModule``), with time passed in."""
     link = generic.GenericLink(seat=9, unit=3, card_uid="0A000009")
     assert link.poll == rtu.read_bits(3, 0, 7, function=2) and link.poll_len == 6
-    loop: Any = _StubLoop()
+    module = FakeModule(3)
+    drv = Driver(LineMachine("G", [link], baud=115200, timeout_s=0.01), [module])
     yes, register, card, presence = 1 << 0, 1 << 3, generic.DI_CARD, generic.DI_PRESENCE
-    generic.decode(loop, link, yes | card)  # first look: the held key is no press, the card is in
-    assert loop.events == [
+    module.inputs = yes | card
+    drv.run(0.02)  # first look: the held key is no press, the card is in
+    assert drv.events == [
         ev.PresenceChanged(seat=9, present=False),
         ev.CardInserted(seat=9, uid="0A000009"),
     ]
-    assert loop.writes == [link]  # coils never written: write them once
-    loop.events.clear()
-    generic.decode(loop, link, card)  # key released: nothing
-    generic.decode(loop, link, card | register | yes | presence)  # two rising edges at once
-    assert loop.events == [
+    assert drv.frames_to(3, 15) and link.coils_written == 0  # coils never written: written once
+    drv.events.clear()
+    module.inputs = card
+    drv.run(0.02)  # key released: nothing
+    module.inputs = card | register | yes | presence
+    drv.run(0.02)  # two rising edges at once
+    assert drv.events == [
         ev.PresenceChanged(seat=9, present=True),
         ev.KeyPressed(seat=9, key=Key.YES, seq=None),
         ev.KeyPressed(seat=9, key=Key.REGISTER, seq=None),
     ]
-    loop.events.clear()
-    generic.decode(loop, link, register | yes | presence)  # card out, keys still held
-    assert loop.events == [ev.CardRemoved(seat=9)]
+    drv.events.clear()
+    module.inputs = register | yes | presence
+    drv.run(0.02)  # card out, keys still held
+    assert drv.events == [ev.CardRemoved(seat=9)]
+    drv.m.post_effect(fx.MicOn(seat=9))
+    drv.run(0.02)
+    assert module.coils == int(Led.MIC) | 1 << generic.MIC_COIL
+    drv.m.post_effect(fx.ModeChanged(mode=fx.Mode.VOTE_YES_NO))
+    drv.run(0.02)
+    assert drv.frames_to(0) == []  # no broadcast reaches a module
 
 
 def test_outputs_map_to_coils_and_mode_changes_clear_choices() -> None:
-    from chamber.core import effects as fx
-
     link = generic.GenericLink(seat=9, unit=3, card_uid="0A000009")
     assert link.apply_effect(fx.Registered(seat=9, deputy=9))
     assert link.apply_effect(fx.MicOn(seat=9))

@@ -1,53 +1,234 @@
-"""The line loop when the line itself misbehaves, against a scripted transport (no simulator needed).
+"""A line when the line itself misbehaves, and the line's timing rules, with time passed in.
 
-* every console offline and none due for a probe: the loop sleeps instead of spinning (a spinning
-  thread would take the interpreter from the healthy lines);
-* the port cannot be opened at all (adapter missing at start): the seats are reported offline;
-* the port opens and fails at once, again and again (a gateway that accepts and drops): reconnects
-  back off instead of looping.
+The real ``LineMachine`` is driven by ``tests/line_harness.Driver`` (fake time, no port, no thread):
+
+* every console offline and none due for a probe: the machine asks to be woken at the first probe,
+  not before (a spinning loop would take the interpreter from the healthy lines), and an engine input
+  ends the wait;
+* the port cannot be opened at all (adapter missing at start): the seats are reported offline, once;
+* the port opens and fails at once, again and again (a gateway that accepts and drops): reopening
+  backs off instead of looping; a line that ran for a while and failed is reopened at once;
+* a frame starts no earlier than t3.5 after the last reply, the consoles get their turnaround after a
+  broadcast, a failed transaction is followed by silence and back-off, and bytes that arrive when no
+  reply is expected are counted as garbage, never taken for the next reply.
+
+The I/O loop (``terminals.ioloop``) is tested over a pipe at the end: the port that cannot be opened
+through the real loop, and a line of dead consoles that must not wake the loop more than its probes do.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
+import pytest
+from line_harness import Driver, FakeConsole
+from waiting import wait_for
+
+from chamber.core import effects as fx
 from chamber.core import events as ev
-from terminals.line import LineLoop
+from terminals import machine as machine_module
+from terminals.ioloop import IOLoop
 from terminals.links import ConsoleLink
+from terminals.machine import LineMachine
+from terminals.registers import BROADCAST_TURNAROUND_S
 from terminals.transport import LineDown
 
 
-class ScriptedTransport:
-    name = "scripted"
+def _offline(links: list[ConsoleLink], probe_at: float) -> None:
+    for link in links:
+        link.online = False
+        link.next_probe = probe_at
 
-    def __init__(self, *, open_fails: bool = False, write_fails: bool = False) -> None:
+
+def test_a_line_whose_consoles_are_all_offline_waits_for_the_first_probe() -> None:
+    links = [ConsoleLink(seat, seat) for seat in (1, 2, 3)]
+    _offline(links, 60.0)
+    links[2].next_probe = 30.0
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01), [FakeConsole(3)])
+    drv.run(29.9)
+    assert drv.sent == []
+    assert drv.m.deadline == 30.0  # woken for the first probe, not before
+    assert drv.steps <= 3, drv.steps  # and not stepped in between: a loop would sleep all the while
+    drv.m.post_effect(fx.ConsoleText(seat=1, text="x"))  # the engine's input ends the wait at once
+    assert drv.m.deadline <= drv.now
+    drv.run(0.05)
+    assert drv.sent == []  # seat 1 is offline: its text waits for its return
+    drv.run(0.2)
+    assert [f[0] for _, f in drv.sent][:1] == [3]  # the probe of seat 3, which answers
+    assert links[2].online and drv.events[0] == ev.SeatCameOnline(seat=3, restarted=False)
+
+
+def test_a_dead_console_is_declared_offline_after_its_retries_then_probed_with_back_off() -> None:
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2)]
+    consoles = [FakeConsole(1), FakeConsole(2)]
+    consoles[1].dead = True
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01, retries=2), consoles)
+    drv.run(0.2)
+    assert ev.SeatWentOffline(seat=2) in drv.events
+    assert drv.m.stats.errors["timeout"] == 3  # three attempts, then the verdict
+    probes = []
+    drv.sent.clear()
+    drv.run(20.0)
+    probes = [t for t, f in drv.sent if f[0] == 2]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(probes)]
+    assert gaps[:4] == [1.0, 2.0, 4.0, 4.0], gaps  # one try each, 0.5 s doubling to 4 s
+    assert drv.events.count(ev.SeatWentOffline(seat=2)) == 1
+
+
+def test_a_port_that_cannot_be_opened_reports_its_seats_offline_once_and_backs_off() -> None:
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2)]
+    m = LineMachine("A", links, baud=9600)
+    now, retries = 0.0, []
+    for _ in range(7):
+        at = m.open_failed(now, "no such port /dev/serial/by-id/usb-missing")
+        retries.append(round(at - now, 3))
+        now = at
+    assert [e for e, _ in m.outbox] == [ev.SeatWentOffline(seat=1), ev.SeatWentOffline(seat=2)]  # once each
+    assert retries == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert m.stats.errors["open"] == 7
+
+
+def test_a_line_that_drops_right_after_opening_backs_off_and_one_that_ran_reopens_at_once() -> None:
+    m = LineMachine("A", [ConsoleLink(1, 1)], baud=115200)
+    now, gaps = 0.0, []
+    for _ in range(5):
+        m.opened(now, "gateway")
+        at = m.line_down(now + 0.001, "connection reset by the gateway")
+        gaps.append(round(at - now, 3))
+        now = at
+    assert gaps == [0.501, 1.001, 2.001, 4.001, 5.001]
+    assert m.stats.errors["line_down"] == 5 and not m.running
+    m.opened(now, "gateway")
+    at = m.line_down(now + machine_module.REOPEN_SETTLED_S + 1, "adapter unplugged")  # it ran: settled
+    assert at == now + machine_module.REOPEN_SETTLED_S + 1
+    m.opened(at, "gateway")
+    assert m.line_down(at + 0.001, "again") == pytest.approx(at + 0.001 + machine_module.REOPEN_MIN_S)
+
+
+def test_frames_keep_the_silences_of_the_line() -> None:
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2)]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01), [FakeConsole(1), FakeConsole(2)])
+    drv.m.post_effect(fx.ModeChanged(mode=fx.Mode.REGISTRATION))
+    drv.run(0.1)
+    t35 = drv.m.t35
+    ends = dict(drv.replies)
+    times = [t for t, _ in drv.sent]
+    for (t, frame), nxt in zip(drv.sent, times[1:], strict=False):
+        if frame[0] == 0:  # a broadcast: its bytes, t3.5 and the consoles' turnaround
+            assert nxt - t >= len(frame) * drv.m.char_s + t35 + BROADCAST_TURNAROUND_S - 1e-9
+        else:  # the next frame waits for t3.5 after the reply
+            end = min(e for e in ends if e > t)
+            assert nxt - end >= t35 - 1e-9
+    assert [f[0] for _, f in drv.sent].count(0) == 1 and drv.m.stats.broadcasts == 1
+    cycle = drv.m.stats.cycle_s[-1]
+    assert cycle == pytest.approx(2 * (21 * 11 / 115200 + 2 * t35), rel=0.01)  # the wire limit, no more
+
+
+def test_garbage_is_counted_and_a_fault_is_followed_by_silence_and_back_off() -> None:
+    console = FakeConsole(1)
+    drv = Driver(LineMachine("A", [ConsoleLink(1, 1)], baud=115200, timeout_s=0.01), [console])
+    drv.run(0.01)
+    drv.m.feed(b"\x00\xff\x13", drv.now)  # noise while nothing is asked
+    assert drv.m.stats.garbage_bytes == 3
+    spoiled = [True, True]  # the next two replies arrive with a bad CRC
+
+    def noise(reply: bytes) -> bytes:
+        if spoiled:
+            spoiled.pop()
+            return reply[:-1] + bytes([reply[-1] ^ 0xFF])
+        return reply
+
+    drv.noise = noise
+    drv.sent.clear()
+    drv.replies.clear()
+    drv.run(0.02)
+    assert drv.m.stats.errors["crc"] == 2 and drv.m.links[0].errors["crc"] == 2
+    t35 = drv.m.t35
+    (_t0, _), (t1, _), (t2, _) = drv.sent[:3]
+    (r0, _), (r1, _) = drv.replies[:2]
+    assert t1 - r0 == pytest.approx(t35 + t35 * 1)  # silence, then back-off of one t3.5
+    assert t2 - r1 == pytest.approx(t35 + t35 * 2)  # and of two
+    assert drv.m.links[0].online  # the third attempt was good
+
+
+def test_a_reply_split_over_reads_is_put_together_and_one_too_late_is_garbage() -> None:
+    console = FakeConsole(1)
+    link = ConsoleLink(1, 1)
+    link.card_seq = 0  # known: the reply is decoded without a card read
+    m = LineMachine("A", [link], baud=115200, timeout_s=0.01)
+    m.opened(0.0)
+    frame = m.step(0.0)
+    assert frame == link.poll
+    reply = console.answer(frame)
+    assert reply is not None
+    m.feed(reply[:4], 0.001)
+    assert m.deadline > 0.001  # not complete: waiting for the rest
+    m.feed(reply[4:], 0.002)
+    assert m.step(0.002) is None  # taken; the next poll waits for t3.5
+    assert link.last_reply == reply and m.stats.errors.total() == 0
+    assert m.step(0.002 + m.t35) == link.poll
+    late = m.deadline + 0.001
+    assert m.step(late) is None  # nobody answered in time
+    m.feed(reply, late + 0.0001)  # the reply after its deadline: garbage, not the next poll's answer
+    assert m.stats.errors["timeout"] == 1 and m.stats.garbage_bytes == len(reply)
+
+
+# --------------------------------------------------------------------------- the I/O loop over a pipe
+
+
+class PipeTransport:
+    """A port whose far end is a pipe nobody writes to: opened, never answered."""
+
+    name = "pipe"
+
+    def __init__(self, *, open_fails: bool = False) -> None:
         self.open_fails = open_fails
-        self.write_fails = write_fails
         self.opens = 0
-        self.writes = 0
+        self.writes: list[bytes] = []
+        self._r = self._w = -1
 
     def open(self) -> None:
+        self.begin_open()
+
+    def begin_open(self) -> bool:
         self.opens += 1
         if self.open_fails:
             raise LineDown("no such port /dev/serial/by-id/usb-missing")
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        return True
 
-    def close(self) -> None:
+    def finish_open(self) -> None:
         pass
 
-    def write(self, frame: bytes) -> None:
-        self.writes += 1
-        if self.write_fails:
-            raise LineDown("connection reset by the gateway")
+    def fileno(self) -> int:
+        return self._r
 
-    def read_reply(self, target: Callable[[bytes], int], deadline: float) -> bytes:
-        time.sleep(max(0.0, deadline - time.perf_counter()))
-        return b""  # nobody answers
+    def read_some(self) -> bytes:
+        try:
+            return os.read(self._r, 4096)
+        except BlockingIOError:
+            return b""
+
+    def write(self, frame: bytes) -> None:
+        self.writes.append(frame)
+
+    def read_reply(self, target: Any, deadline: float) -> bytes:
+        raise NotImplementedError
 
     def discard(self) -> int:
-        return 0
+        return len(self.read_some())
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            if fd >= 0:
+                os.close(fd)
+        self._r = self._w = -1
 
 
 class Events:
@@ -61,38 +242,35 @@ class Events:
         return fut
 
 
-def run_for(loop: LineLoop, seconds: float) -> None:
-    loop.start()
-    time.sleep(seconds)
+@pytest.fixture
+def io() -> Iterator[tuple[IOLoop, Events]]:
+    events = Events()
+    loop = IOLoop(events)
+    yield loop, events
     loop.stop()
 
 
-def test_a_line_whose_consoles_are_all_offline_does_not_spin() -> None:
-    links = [ConsoleLink(seat, seat) for seat in (1, 2, 3)]
-    for link in links:
-        link.online = False
-        link.next_probe = time.perf_counter() + 60  # none is due for a probe during the test
-    transport = ScriptedTransport()
-    loop = LineLoop("A", transport, links, Events(), baud=115200, timeout_s=0.01)
-    run_for(loop, 0.5)
-    assert transport.writes == 0
-    # a round of nothing to do now costs one sleep of up to 50 ms: about 10 such rounds, not thousands
-    assert loop.stats.cycles <= 30, loop.stats.cycles
-    assert loop.stats.cpu_s < 0.1
+def test_the_loop_reports_the_seats_of_a_port_that_cannot_be_opened(io: tuple[IOLoop, Events]) -> None:
+    loop, events = io
+    transport = PipeTransport(open_fails=True)
+    line = loop.add_line("A", transport, [ConsoleLink(1, 1), ConsoleLink(2, 2)], baud=9600)
+    loop.start()
+    wait_for(lambda: line.stats.errors["open"] >= 1, what="the open tried")
+    assert events.seen == [ev.SeatWentOffline(seat=1), ev.SeatWentOffline(seat=2)]
 
 
-def test_a_port_that_cannot_be_opened_reports_its_seats_offline() -> None:
-    events = Events()
-    loop = LineLoop("A", ScriptedTransport(open_fails=True), [ConsoleLink(1, 1), ConsoleLink(2, 2)], events, baud=9600)
-    run_for(loop, 0.3)
-    assert events.seen == [ev.SeatWentOffline(seat=1), ev.SeatWentOffline(seat=2)]  # once each
-    assert loop.stats.errors["open"] >= 1
-
-
-def test_a_line_that_drops_right_after_opening_backs_off() -> None:
-    transport = ScriptedTransport(write_fails=True)
-    loop = LineLoop("A", transport, [ConsoleLink(1, 1)], Events(), baud=115200, timeout_s=0.01)
-    run_for(loop, 1.2)
-    # 0.5 s, then 1 s between tries: two or three opens in 1.2 s, not hundreds
-    assert 1 <= transport.opens <= 3, transport.opens
-    assert loop.stats.errors["line_down"] == transport.opens
+def test_the_loop_sleeps_while_its_dead_consoles_are_not_due(io: tuple[IOLoop, Events]) -> None:
+    """A line of dead consoles: after their verdicts the loop wakes for the probes only, not in a spin,
+    and an effect posted meanwhile still reaches the line at once."""
+    loop, events = io
+    transport = PipeTransport()
+    line = loop.add_line("A", transport, [ConsoleLink(1, 1), ConsoleLink(2, 2)], baud=115200, timeout_s=0.005)
+    loop.start()
+    wait_for(lambda: len(events.seen) == 2, what="both seats declared offline")
+    wakeups, cpu, t0 = loop.wakeups, loop.cpu_s, time.monotonic()
+    time.sleep(0.3)  # the measured span: probes come every 0.5 s or later
+    elapsed = time.monotonic() - t0
+    assert loop.wakeups - wakeups <= 4 * (1 + elapsed / 0.5), loop.wakeups - wakeups
+    assert loop.cpu_s - cpu < 0.05
+    line.post(fx.ModeChanged(mode=fx.Mode.VOTE_YES_NO))
+    wait_for(lambda: any(f[0] == 0 for f in transport.writes), what="the broadcast written")
