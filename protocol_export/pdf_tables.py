@@ -9,15 +9,26 @@ A cell's text is put in as a plain string when it fits its column (fast: a proto
 sitting has tens of thousands of cells) and as a wrapping Paragraph when it does not, so a long name
 or title breaks onto a second line instead of running into the next column.  Text from the journal
 (names, titles, reasons) is escaped before it reaches Paragraph markup.
+
+Every table here is a :class:`FastTable` (or :class:`FastLongTable`): a plain-string cell is drawn by
+writing the text operators reportlab's ``drawString`` would write, with the part that depends only
+on the font and the text (``PDFTextObject._formatText``: the font subset switch and the encoded
+string) made by reportlab once per canvas and reused.  A protocol of 100 votes of 450 names draws
+~190 000 cells from a few thousand distinct texts, and reportlab's own path re-encodes each one through
+a fresh text object: it was a third of the render.  The bytes are the same as reportlab's own
+(``tests/test_pdf_protocol.py`` renders with both and compares); a cell that is not a single line of
+plain text, middle-aligned, without a link, goes through reportlab's ``_drawCell`` unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -76,6 +87,85 @@ def _width(text: str, font: str, size: float) -> float:
     return float(stringWidth(text, font, size))
 
 
+#: Off: every table built and every cell drawn reportlab's own way (the tests compare the bytes of both).
+FAST = True
+_TEXTS = "_chamber_cell_texts"  # the canvas attribute holding its cache of formatted texts
+
+
+def _text_operators(canv: Any, text: str) -> tuple[str, float]:
+    """What ``drawString`` writes between the origin and ``T*`` for ``text`` in the canvas's current
+    font, and the text's width: made by reportlab's own text object the first time on this canvas.
+
+    Safe to reuse because a TrueType font's subset codes are assigned to a character once per document
+    (``TTFont.splitString``) and never change after, and a fresh text object always starts with no
+    current subset, so it always writes the font switch first: the result depends on the document, the
+    font, its size and leading, and the text alone."""
+    cache: dict[tuple[str, float, float, str], tuple[str, float]] | None = canv.__dict__.get(_TEXTS)
+    if cache is None:
+        cache = {}
+        setattr(canv, _TEXTS, cache)
+    key = (canv._fontname, canv._fontsize, canv._leading, text)
+    made = cache.get(key)
+    if made is None:
+        made = cache[key] = (canv.beginText()._formatText(text), stringWidth(text, canv._fontname, canv._fontsize))
+    return made
+
+
+class _FastCells:
+    """``Table._drawCell`` with a fast path for a single line of plain text (see the module docstring)."""
+
+    def _drawCell(self, cellval: Any, cellstyle: Any, pos: tuple[float, float], size: tuple[float, float]) -> None:
+        just = cellstyle.alignment
+        canv = self.canv  # type: ignore[attr-defined]
+        if (
+            not FAST
+            or type(cellval) is not str
+            or "\n" in cellval
+            or cellstyle.valign != "MIDDLE"
+            or just not in ("LEFT", "RIGHT", "CENTER", "CENTRE")
+            or cellstyle.href
+            or cellstyle.destination
+            or cellstyle.direction
+            or cellstyle.shaping
+            or not canv.bottomup
+        ):
+            super()._drawCell(cellval, cellstyle, pos, size)  # type: ignore[misc]
+            return
+        # the font and colour switches exactly as reportlab's _drawCell makes them
+        cur = self._curcellstyle  # type: ignore[has-type]
+        if cur is not cellstyle:
+            if cur is None or cellstyle.color != cur.color:
+                canv.setFillColor(cellstyle.color)
+            if (
+                cur is None
+                or cellstyle.leading != cur.leading
+                or cellstyle.fontname != cur.fontname
+                or cellstyle.fontsize != cur.fontsize
+            ):
+                canv.setFont(cellstyle.fontname, cellstyle.fontsize, cellstyle.leading)
+            self._curcellstyle = cellstyle
+        colpos, rowpos = pos
+        colwidth, rowheight = size
+        operators, width = _text_operators(canv, cellval)
+        if just == "LEFT":
+            x = colpos + cellstyle.leftPadding
+        elif just == "RIGHT":
+            x = colpos + colwidth - cellstyle.rightPadding - width
+        else:
+            x = colpos + (colwidth + cellstyle.leftPadding - cellstyle.rightPadding) * 0.5 - 0.5 * width
+        y = rowpos + (cellstyle.bottomPadding + rowheight - cellstyle.topPadding + cellstyle.leading) / 2.0
+        y -= cellstyle.fontsize
+        canv._code.append(f"BT 1 0 0 1 {fp_str(x, y)} Tm {operators} T* ET")
+
+
+class FastTable(_FastCells, Table):  # type: ignore[misc]
+    """A platypus Table drawing its plain-text cells the fast way."""
+
+
+class FastLongTable(_FastCells, LongTable):  # type: ignore[misc]
+    """A platypus LongTable drawing its plain-text cells the fast way."""
+
+
 def cell(text: str, width: float, *, bold: bool = False, size: float = CELL_SIZE) -> Cell:
     """``text`` as it fits a column ``width`` pt wide: itself, or a Paragraph that wraps."""
     font = fonts.COND_BOLD if bold else fonts.COND
@@ -96,7 +186,7 @@ def grid(
     right: Sequence[int] = (),
     bold: Sequence[int] = (),
     center: Sequence[int] = (),
-) -> LongTable:
+) -> FastLongTable:
     """A table with a repeated header row; ``widths`` in pt (scaled to the text block if they sum to
     more), ``right``/``center``: columns aligned so, ``bold``: columns in bold."""
     total = sum(widths)
@@ -105,14 +195,54 @@ def grid(
     data: list[list[Cell]] = [[cell(h, w, bold=True) for h, w in zip(header, widths, strict=True)]]
     for row in rows:
         data.append([cell(text, w, bold=i in bold) for i, (text, w) in enumerate(zip(row, widths, strict=True))])
-    table = LongTable(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
-    table.setStyle(_style(len(data), right=right, bold=bold, center=center))
+    cell_commands, table_commands = _style(len(data), right=right, bold=bold, center=center)
+    if not FAST:
+        plain = FastLongTable(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+        plain.setStyle(TableStyle(cell_commands + table_commands))
+        return plain
+    # The cell styles are made once, on a table of the header and one row (every command here
+    # addresses the header, the rows below it, or both), and shared by every row: reportlab would
+    # otherwise make a CellStyle for each of a 450-name list's 1 800 cells and apply each command to
+    # each.  Rows of plain text get their height as reportlab computes it (one line at the cell's
+    # leading plus the paddings) instead of reportlab measuring every cell of every page again;
+    # rows with a wrapping Paragraph are left to reportlab (None).
+    styles = FastLongTable([[""] * len(widths)] * 2, colWidths=list(widths), style=TableStyle(cell_commands))
+    head, body = styles._cellStyles
+    heights = [_plain_height(row, head if i == 0 else body) for i, row in enumerate(data)]
+    table = FastLongTable(
+        data,
+        colWidths=list(widths),
+        rowHeights=heights,
+        repeatRows=1,
+        hAlign="LEFT",
+        normalizedData=1,  # every cell is a str or a Paragraph already: nothing to normalise
+        cellStyles=[head, *(list(body) for _ in range(len(data) - 1))],
+    )
+    table.setStyle(TableStyle(table_commands))
     return table
+
+
+def _plain_height(row: Sequence[Cell], styles: Sequence[Any]) -> float | None:
+    """A row's height as reportlab's ``Table._calc_height`` computes it when every cell is one line of
+    plain text (the same arithmetic, so the same float); None when a cell is a Paragraph."""
+    height: float = 0
+    for value, s in zip(row, styles, strict=True):
+        if type(value) is not str or "\n" in value:
+            return None
+        t = (s.leading or 1.2 * s.fontsize) * 1
+        t += s.bottomPadding + s.topPadding
+        height = max(height, t)
+    return height
+
+
+#: Commands that draw on the table (reportlab keeps them apart from those that set cell styles).
+_TABLE_COMMANDS = frozenset({"BACKGROUND", "ROWBACKGROUNDS", "GRID"})
 
 
 def _style(
     n_rows: int, *, right: Sequence[int] = (), bold: Sequence[int] = (), center: Sequence[int] = ()
-) -> TableStyle:
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The grid's commands: (those setting cell styles, those drawing backgrounds and rules)."""
     commands: list[tuple[object, ...]] = [
         ("FONT", (0, 0), (-1, -1), fonts.COND, CELL_SIZE, 11),
         ("FONT", (0, 0), (-1, 0), fonts.COND_BOLD, CELL_SIZE, 11),
@@ -132,13 +262,14 @@ def _style(
         commands.append(("ALIGN", (col, 0), (col, -1), "CENTER"))
     for col in bold:
         commands.append(("FONT", (col, 1), (col, -1), fonts.COND_BOLD, CELL_SIZE, 11))
-    return TableStyle(commands)
+    cells = [c for c in commands if c[0] not in _TABLE_COMMANDS]
+    return cells, [c for c in commands if c[0] in _TABLE_COMMANDS]
 
 
-def facts(rows: Sequence[tuple[str, str]], label_width: float = 50 * mm) -> Table:
+def facts(rows: Sequence[tuple[str, str]], label_width: float = 50 * mm) -> FastTable:
     """Label–value lines without rules: «Проєкт рішення:  № 757/2».  Values wrap; labels are grey."""
     data = [[para(label, LABEL), para(value, VALUE)] for label, value in rows]
-    table = Table(data, colWidths=[label_width, WIDTH - label_width], hAlign="LEFT")
+    table = FastTable(data, colWidths=[label_width, WIDTH - label_width], hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
@@ -154,12 +285,12 @@ def facts(rows: Sequence[tuple[str, str]], label_width: float = 50 * mm) -> Tabl
     return table
 
 
-def counts(header: Sequence[str], values: Sequence[str], *, bold_first: bool = False) -> Table:
+def counts(header: Sequence[str], values: Sequence[str], *, bold_first: bool = False) -> FastTable:
     """One row of counts under their names, centred, in a larger face: the numbers a reader looks for."""
     n = len(header)
     width = WIDTH
     data = [list(header), list(values)]
-    table = Table(data, colWidths=[width / n] * n, hAlign="LEFT")
+    table = FastTable(data, colWidths=[width / n] * n, hAlign="LEFT")
     commands: list[tuple[object, ...]] = [
         ("FONT", (0, 0), (-1, 0), fonts.COND_BOLD, CELL_SIZE, 11),
         ("FONT", (0, 1), (-1, 1), fonts.SANS_BOLD, 13, 16),
@@ -176,14 +307,14 @@ def counts(header: Sequence[str], values: Sequence[str], *, bold_first: bool = F
     return table
 
 
-def verdict(text: str, *, adopted: bool, note: str = "") -> Table:
+def verdict(text: str, *, adopted: bool, note: str = "") -> FastTable:
     """The result in a box: ПРИЙНЯТО with a heavy frame, НЕ ПРИЙНЯТО / СКАСОВАНО with a light one (a
     printed protocol is black and white: the frame, not a colour, tells them apart at a glance);
     ``note`` (a cancellation's reason) under it in the box."""
     content: list[Flowable] = [para(text, VERDICT)]
     if note:
         content.append(para(note, VALUE))
-    table = Table([[content]], colWidths=[WIDTH], hAlign="LEFT")
+    table = FastTable([[content]], colWidths=[WIDTH], hAlign="LEFT")
     table.setStyle(
         TableStyle(
             [
@@ -198,7 +329,7 @@ def verdict(text: str, *, adopted: bool, note: str = "") -> Table:
     return table
 
 
-def two_groups(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float]) -> Table:
+def two_groups(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float]) -> FastTable:
     """A short list in two side-by-side halves read downwards (the left half first): a result sheet of
     a council of 40-odd names fits one page so.  ``widths`` are one half's columns."""
     half = (len(rows) + 1) // 2
@@ -222,7 +353,7 @@ def two_groups(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Seq
                 *(cell(t, w, size=size) for t, w in zip(right, widths, strict=True)),
             ]
         )
-    table = Table(data, colWidths=[*widths, gap, *widths], repeatRows=1, hAlign="LEFT")
+    table = FastTable(data, colWidths=[*widths, gap, *widths], repeatRows=1, hAlign="LEFT")
     commands: list[tuple[object, ...]] = [
         ("FONT", (0, 0), (-1, -1), fonts.COND, size, size + 2),
         ("FONT", (0, 0), (-1, 0), fonts.COND_BOLD, size, size + 2),

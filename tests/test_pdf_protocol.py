@@ -29,7 +29,7 @@ from chamber.core import events as ev
 from chamber.core.values import Key, VoteKind
 from chamber.engine import Engine, Outcome
 from chamber.journal import Journal
-from protocol_export import fonts, words
+from protocol_export import fonts, pdf_tables, words
 from protocol_export.pdf import UnknownVote, render_protocol, render_result_sheet
 from protocol_export.source import SittingDoc, load_sitting
 
@@ -381,6 +381,32 @@ def test_450_names_run_over_pages_with_the_header_on_each(doc_450: SittingDoc) -
     registration = [t for t in protocol if "Реєстрація № 1" in t]
     assert len(registration) > 4  # the registration table too, with its header on each page
     assert "№ 1:" in flat("\n".join(protocol)) and "картку забуто вдома" in flat("\n".join(protocol))
+
+
+def test_the_fast_tables_write_reportlabs_own_bytes(
+    doc: SittingDoc, protocol: bytes, doc_450: SittingDoc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pdf_tables builds its tables and draws their plain-text cells its own faster way; the bytes are
+    the ones reportlab's own way gives (names that wrap, bold and right-aligned columns, a notice, two
+    halves on a sheet, 450 names over pages)."""
+    assert pdf_tables.FAST
+
+    def documents() -> list[bytes]:
+        return [
+            render_protocol(doc),
+            render_protocol(doc, notice=NOTICE),
+            render_result_sheet(doc, 1),
+            render_result_sheet(doc, 6),
+            render_protocol(doc_450),
+            render_result_sheet(doc_450, 1),
+        ]
+
+    fast = documents()
+    assert fast[0] == protocol
+    monkeypatch.setattr(pdf_tables, "FAST", False)
+    slow = documents()
+    for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
+        assert a == b, f"document {i}: the fast tables changed the bytes"
 
 
 def test_a_sitting_still_open_with_markup_in_its_text(tmp_path: Path) -> None:
