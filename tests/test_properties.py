@@ -1,21 +1,27 @@
 """Properties of the core: incremental tally equals recount, journal replay rebuilds the same state,
-and the core is pure (no I/O imports, no clock reads)."""
+only the phase table moves the phase, and the core is pure (no I/O imports, no clock reads)."""
 
 from __future__ import annotations
 
 import ast
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import CodeType
 
 import msgspec
+import pytest
 from factories import Driver, make_roster, snap, uid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chamber.core
 from chamber.core import events as ev
-from chamber.core.effects import SealSecretTally
+from chamber.core.effects import Rejected, SealSecretTally
+from chamber.core.phases import DEADLINES, TRANSITIONS, Move, Phase
 from chamber.core.roster import Roster, Rules
 from chamber.core.sitting import Sitting
+from chamber.core.state import Effects, Handler, SittingState
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, Seating, SpeechKind, VoteKind, VoteSubject
 
@@ -262,10 +268,149 @@ def test_replay_of_a_sealed_secret_vote_matches() -> None:
     assert b'"per_name":[]' in snap(fresh)
 
 
+# --- (c) only the phase table moves the phase --------------------------------------------------------
+
+
+#: (the function that set the phase, the function that called it, the input it was applying, from, to)
+Assignment = tuple[CodeType, CodeType | None, type | None, Phase | None, Phase]
+
+
+class Watched(Sitting):
+    """A sitting whose ``phase`` records every assignment: the function that made it, the input that
+    machine was applying (for a move made by the machine), and the move."""
+
+    def __init__(self) -> None:
+        self.assignments: list[Assignment] = []
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def phase(self) -> Phase:
+        return self._watched
+
+    @phase.setter
+    def phase(self, value: Phase) -> None:
+        setter = sys._getframe(1)
+        caller = setter.f_back
+        cause = caller.f_locals.get("event") if caller is not None else None
+        self.assignments.append(
+            (
+                setter.f_code,
+                caller.f_code if caller is not None else None,
+                type(cause) if cause is not None else None,
+                self.__dict__.get("_watched"),
+                value,
+            )
+        )
+        self._watched = value
+
+
+def check_moves(event: ev.Input, effects: Effects, phase: Phase, made: list[Assignment]) -> None:
+    """``made``: the phase assignments while ``event`` was applied in ``phase``.  Each was the machine's
+    (``Sitting._enter``, called by ``apply`` or ``_run_deadline`` with the input in hand as ``event``) for
+    a cell of the table, moving where the cell says; the deadline inputs' moves came first; and the
+    input's own cell moved the phase if and only if its handler accepted it and the cell names a phase."""
+    for code, caller, cause, old, new in made:
+        where = f"{code.co_name} ({code.co_filename}:{code.co_firstlineno})"
+        assert code is Sitting._enter.__code__, f"the phase was set by {where}"
+        assert caller in (Sitting.apply.__code__, Sitting._run_deadline.__code__), f"_enter called by {caller}"
+        assert cause is not None and old is not None
+        move = TRANSITIONS[old].get(cause)
+        assert move is not None and move.to is new, f"{old} -> {new} on {cause.__name__}: not a move of the table"
+    by_time = [m for m in made if m[2] in DEADLINES]
+    own = [m for m in made if m[2] is type(event)]
+    assert made == by_time + own, made
+    middle = by_time[-1][4] if by_time else phase
+    cell = TRANSITIONS[middle].get(type(event))
+    accepted = not (effects and isinstance(effects[0], Rejected))
+    expected = [(middle, cell.to)] if accepted and cell is not None and cell.to is not None else []
+    assert [(old, new) for *_, old, new in own] == expected, (event, effects)
+
+
+def run_checked(s: Watched, steps: list[tuple[int, ev.Input]]) -> None:
+    t = 0
+    for dt, first in steps:
+        t += dt
+        pending: list[ev.Input] = [first]
+        while pending:
+            event = pending.pop(0)
+            made = len(s.assignments)
+            phase = s.phase
+            effects = s.apply(event, t)
+            moves = s.assignments[made:]
+            check_moves(event, effects, phase, moves)
+            assert s.phase is (moves[-1][4] if moves else phase)
+            pending += [
+                ev.SecretTallySealed(vote=e.vote, counts=e.counts) for e in effects if type(e) is SealSecretTally
+            ]
+
+
+@SETTINGS
+@given(rules=rules_st, steps=inputs)
+def test_only_the_table_moves_the_phase(rules: Rules, steps: list[tuple[int, ev.Input]]) -> None:
+    s = Watched()
+    assert [a[0] for a in s.assignments] == [SittingState.__init__.__code__]  # the first phase, NO_SITTING
+    s.assignments.clear()
+    run_checked(s, [(1, e) for e in _preamble(rules)] + steps)
+
+
+def _a_timed_vote() -> list[tuple[int, ev.Input]]:
+    return [
+        *((1, e) for e in _preamble(Rules())),
+        (10, ev.OpenVote(duration_s=5)),
+        (100, ev.KeyPressed(seat=1, key=Key.YES)),
+        (10_000, ev.Tick()),  # the vote's time is up: VOTE_OPEN -> VOTE_CLOSED by VoteTimeUp
+        (10, ev.AnnounceResult()),
+        (10, ev.ClearResult()),
+    ]
+
+
+def _sets_the_phase(s: SittingState, e: ev.AnnounceResult, now: int) -> Effects:
+    s.phase = Phase.IDLE  # what a handler must never do
+    return ()
+
+
+def _calls_the_machine(s: SittingState, e: ev.AnnounceResult, now: int) -> Effects:
+    Sitting._enter(s, Phase.IDLE)  # type: ignore[arg-type]  # nor this
+    return ()
+
+
+def test_the_phase_check_passes_the_machine() -> None:
+    s = Watched()
+    run_checked(s, _a_timed_vote())  # a move by a deadline input included
+    assert (ev.VoteTimeUp, Phase.VOTE_OPEN, Phase.VOTE_CLOSED) in [a[2:] for a in s.assignments]
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [(_sets_the_phase, "the phase was set by _sets_the_phase"), (_calls_the_machine, "_enter called by")],
+)
+def test_the_phase_check_fails_a_handler_that_moves_the_phase(
+    handler: Handler, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = TRANSITIONS[Phase.VOTE_CLOSED]
+    monkeypatch.setitem(row, ev.AnnounceResult, Move(handler, row[ev.AnnounceResult].to))
+    with pytest.raises(AssertionError, match=message):
+        run_checked(Watched(), _a_timed_vote())
+
+
+def test_the_phase_check_fails_a_table_move_the_machine_does_not_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A move of the table that the machine does not make fails the check too."""
+    monkeypatch.setattr(Watched, "_enter", lambda self, phase: None)  # a machine that forgets to move
+    with pytest.raises(AssertionError, match="OpenSitting"):
+        run_checked(Watched(), _a_timed_vote())
+
+
 # --- the core is pure -------------------------------------------------------------------------------
+#
+# Four checks, each a function of a module's syntax tree that returns what it finds wrong: the core's
+# modules must give nothing to any of them, and each check is shown to fail on its own against a
+# module that breaks only its rule (test_each_purity_check_fails_on_its_own).
 
 CORE = Path(chamber.core.__file__).parent
+#: The only modules the core may import (the top-level name; chamber itself only as chamber.core.*).
 ALLOWED = {"chamber", "msgspec", "enum", "dataclasses", "typing", "collections", "__future__", "fractions"}
+#: Modules that do I/O, keep time or run threads: the core may not bind or use their names at all,
+#: however they would reach it (an import, or a name re-exported by another core module).
 FORBIDDEN = {
     "socket",
     "serial",
@@ -282,7 +427,15 @@ FORBIDDEN = {
     "asyncio",
     "datetime",
     "random",
+    "importlib",
+    "sys",
 }
+#: Built-ins that read files or run code that the checks above cannot see.
+DYNAMIC = {"__import__", "open", "exec", "eval", "compile", "input", "breakpoint", "globals"}
+#: Attribute names that read a clock, whatever object they are reached through.
+CLOCK_ATTRS = {"utcnow", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "time_ns", "process_time"}
+#: ... and these too when taken from a date or time module or class (``now`` alone is the core's own argument).
+CLOCK_ATTRS_OF_TIME = {"now", "today", "time", "localtime", "gmtime"}
 
 
 def _core_modules() -> list[Path]:
@@ -291,61 +444,128 @@ def _core_modules() -> list[Path]:
     return files
 
 
-def _imports(path: Path) -> set[str]:
-    """Fully qualified names of everything a module imports (``from a.b import c`` gives a.b)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    """Fully qualified names of everything a module imports (``from a.b import c`` gives a.b); a relative
+    import gives "." (the core imports absolutely, so that these checks see what is imported)."""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{path.name}: relative import"
-            assert node.module is not None
-            names.add(node.module)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            assert node.func.id not in {"__import__", "open", "exec", "eval"}, f"{path.name}: {node.func.id}()"
+            names.add("." if node.level or node.module is None else node.module)
     return names
 
 
-def test_core_imports_only_pure_modules() -> None:
-    for path in _core_modules():
-        for name in _imports(path):
-            top = name.split(".")[0]
-            assert top in ALLOWED, f"{path.name} imports {name}"
-            assert top not in FORBIDDEN, f"{path.name} imports {name}"
-            if top == "chamber":
-                assert name == "chamber.core" or name.startswith("chamber.core."), f"{path.name} imports {name}"
-            if top == "collections":
-                assert name in {"collections", "collections.abc"}, f"{path.name} imports {name}"
+def import_problems(tree: ast.Module) -> list[str]:
+    """Imports of anything but the allowed modules."""
+    problems = []
+    for name in sorted(_imports(tree)):
+        top = name.split(".")[0]
+        if top not in ALLOWED:
+            problems.append(f"imports {name}")
+        elif top == "chamber" and not (name == "chamber.core" or name.startswith("chamber.core.")):
+            problems.append(f"imports {name} (outside the core)")
+        elif top == "collections" and name not in {"collections", "collections.abc"}:
+            problems.append(f"imports {name}")
+    return problems
 
 
-def test_core_never_reads_a_clock() -> None:
-    for path in _core_modules():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                assert node.value.id not in {"time", "datetime", "os", "random"}, (
-                    f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}"
-                )
-            if isinstance(node, ast.Attribute):
-                assert node.attr not in {"now", "utcnow", "today", "monotonic", "perf_counter", "time_ns"} or (
-                    isinstance(node.value, ast.Name) and node.value.id not in {"datetime", "date", "time"}
-                ), f"{path.name}:{node.lineno}: .{node.attr}"
-                assert node.attr not in {"utcnow", "monotonic", "perf_counter", "time_ns"}, (
-                    f"{path.name}:{node.lineno}: .{node.attr}"
-                )
+def forbidden_problems(tree: ast.Module) -> list[str]:
+    """A forbidden module's name bound by an import (``import time``, ``from chamber.core.x import time``)
+    or used (``time.sleep``), by whatever way it came."""
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                for name in (alias.name.split(".")[0], alias.asname):
+                    if name in FORBIDDEN:
+                        problems.append(f"line {node.lineno}: binds {name}")
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in FORBIDDEN:
+                problems.append(f"line {node.lineno}: from {node.module}")
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN:
+            problems.append(f"line {node.lineno}: uses {node.id}")
+    return problems
 
 
-def test_purity_checker_catches_forbidden_code(tmp_path: Path) -> None:
-    """The checks above must be able to fail."""
+def dynamic_problems(tree: ast.Module) -> list[str]:
+    """Calls of the built-ins that open files or run code."""
+    return [
+        f"line {node.lineno}: {node.func.id}()"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in DYNAMIC
+    ]
+
+
+def clock_problems(tree: ast.Module) -> list[str]:
+    """Clock reads: ``x.monotonic()`` and the like through any object, ``datetime.now()`` and the like
+    through a date or time name."""
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        if node.attr in CLOCK_ATTRS:
+            problems.append(f"line {node.lineno}: .{node.attr}")
+        elif node.attr in CLOCK_ATTRS_OF_TIME:
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if not isinstance(root, ast.Name) or root.id in {"datetime", "date", "time", "dt"}:
+                problems.append(f"line {node.lineno}: .{node.attr}")
+    return problems
+
+
+CHECKS = (import_problems, forbidden_problems, dynamic_problems, clock_problems)
+
+
+def test_the_lists_do_not_overlap() -> None:
+    assert not ALLOWED & FORBIDDEN
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_the_core_is_pure(check: Callable[[ast.Module], list[str]]) -> None:
+    found = {path.name: check(_tree(path)) for path in _core_modules()}
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+#: For each check, a module that breaks its rule and no other's.
+ONLY = {
+    import_problems: "import json\nfrom chamber.engine import Engine\n",
+    forbidden_problems: "from chamber.core.values import time\n",  # an allowed module, a forbidden name
+    dynamic_problems: "table = eval('{}')\n",
+    clock_problems: "from chamber.core import values\nt = values.clock.perf_counter()\n",  # a clock passed in
+}
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_each_purity_check_fails_on_its_own(check: Callable[[ast.Module], list[str]], tmp_path: Path) -> None:
+    """The checks above must be able to fail, each without help from the others."""
+    assert set(ONLY) == set(CHECKS)
+    bad = tmp_path / "bad.py"
+    bad.write_text(ONLY[check], encoding="utf-8")
+    tree = _tree(bad)
+    assert check(tree), f"{check.__name__} misses what it is for"
+    others = {other.__name__: other(tree) for other in CHECKS if other is not check}
+    assert others == {name: [] for name in others}, "the module breaks more than one rule"
+
+
+def test_the_purity_checks_see_the_usual_clock_reads(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import time\nfrom datetime import datetime\nx = time.monotonic()\ny = datetime.now()\n")
-    assert _imports(bad) == {"time", "datetime"}
-    tree = ast.parse(bad.read_text())
-    attrs = {
-        (n.value.id, n.attr) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-    }
-    assert attrs == {("time", "monotonic"), ("datetime", "now")}
+    tree = _tree(bad)
+    assert _imports(tree) == {"time", "datetime"}
+    assert import_problems(tree) == ["imports datetime", "imports time"]
+    assert clock_problems(tree) == ["line 3: .monotonic", "line 4: .now"]
+    assert forbidden_problems(tree) == [
+        "line 1: binds time",
+        "line 2: binds datetime",
+        "line 2: from datetime",
+        "line 3: uses time",
+        "line 4: uses datetime",
+    ]
 
 
 def test_changing_the_events_rule_tables_after_the_fact_does_not_reach_the_sitting() -> None:
