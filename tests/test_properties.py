@@ -568,6 +568,54 @@ def test_the_purity_checks_see_the_usual_clock_reads(tmp_path: Path) -> None:
     ]
 
 
+def _core_graph() -> dict[str, set[str]]:
+    """Core module -> the core modules it imports (``TYPE_CHECKING`` imports too: a circle is a circle)."""
+    graph: dict[str, set[str]] = {}
+    for path in _core_modules():
+        deps = set()
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.ImportFrom) and node.module == "chamber.core":
+                deps.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chamber.core."):
+                deps.add(node.module.removeprefix("chamber.core."))
+        graph[path.stem] = deps - {path.stem}
+    return graph
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A circle of imports in ``graph``, or None."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for dep in sorted(graph.get(module, ())):
+            found = visit(dep, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    return next((c for m in sorted(graph) if (c := visit(m, [])) is not None), None)
+
+
+HANDLER_MODULES = {"keys", "seat_handlers", "sitting_handlers", "vote_handlers", "floor_handlers"}
+
+
+def test_the_core_imports_in_layers() -> None:
+    """No import circle; the state imports no handler, the table or the machine; handlers import neither
+    the table nor the machine (they cannot move the phase through it)."""
+    graph = _core_graph()
+    assert HANDLER_MODULES | {"state", "phases", "sitting"} <= set(graph)
+    assert _circle(graph) is None, _circle(graph)
+    assert not graph["state"] & (HANDLER_MODULES | {"phases", "sitting"})
+    for handlers in HANDLER_MODULES:
+        assert not graph[handlers] & {"phases", "sitting"}, handlers
+    assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
+
+
 def test_changing_the_events_rule_tables_after_the_fact_does_not_reach_the_sitting() -> None:
     """The journal holds the rules as they were when the sitting opened; the live state must too."""
     roster = make_roster(10)
