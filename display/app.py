@@ -460,7 +460,7 @@ def _routes(app: Flask, socketio: SocketIO, web: Web) -> None:
         who = login_required()
         if isinstance(who, Response):
             return who
-        return page("console.html", "console")
+        return page("console.html", "console", signed=web.files.signed)
 
     @app.get("/hall")
     def hall() -> Response:

@@ -287,12 +287,20 @@ _UK: dict[str, str] = {
     "alert_internal_error": "Внутрішня помилка",
     "alert_other": "Інше сповіщення ({kind})",
     "exports": "Експорт",
-    "exports_soon": "Протоколи й відкриті дані з'являться тут (у розробці).",
-    "export_protocol": "Протокол засідання (PDF, з підписом)",
-    "export_result_sheet": "Аркуш результату голосування (PDF)",
+    "exports_note": (
+        "Документи поточного (або останнього) засідання, складені з журналу на цю хвилину, — ті самі файли, що "
+        "й на публічних сторінках. Перший запит протоколу великого засідання може тривати до хвилини."
+    ),
+    "exports_none": "Засідань ще не було: документів немає.",
+    "export_protocol": "Протокол засідання (PDF)",
+    "export_result_sheet": "Результати останнього голосування (PDF)",
+    "export_result_sheet_n": "Результати голосування № {n} (PDF)",
     "export_open_data": "Відкриті дані: поіменні результати (CSV)",
-    "export_popolo": "Popolo JSON",
-    "export_chapters": "Розділи відеозапису",
+    "export_popolo": "Відкриті дані: Popolo (JSON)",
+    "export_all_files": "Усі документи й відкриті дані засідання",
+    "export_chapters_cli": (
+        "Розділи відеозапису — командою «chamber chapters» на контролері (потрібен час початку трансляції)."
+    ),
     "seat_console": "Пульт депутата",
     "insert_card": "Вставити картку",
     "remove_card": "Вийняти картку",
@@ -649,12 +657,18 @@ _EN: dict[str, str] = {
     "alert_internal_error": "Internal error",
     "alert_other": "Other alert ({kind})",
     "exports": "Exports",
-    "exports_soon": "Protocols and open data will appear here (in development).",
-    "export_protocol": "Protocol of the sitting (signed PDF)",
-    "export_result_sheet": "Vote result sheet (PDF)",
+    "exports_note": (
+        "The documents of the current (or last) sitting, made from the journal as it stands: the same files as on "
+        "the public pages. The first request for a long sitting's protocol may take up to a minute."
+    ),
+    "exports_none": "No sitting yet: no documents.",
+    "export_protocol": "Protocol of the sitting (PDF)",
+    "export_result_sheet": "Result sheet of the last vote (PDF)",
+    "export_result_sheet_n": "Result sheet of vote no. {n} (PDF)",
     "export_open_data": "Open data: roll-call results (CSV)",
-    "export_popolo": "Popolo JSON",
-    "export_chapters": "Video chapters",
+    "export_popolo": "Open data: Popolo (JSON)",
+    "export_all_files": "All the sitting's documents and open data",
+    "export_chapters_cli": ("Video chapters: «chamber chapters» on the controller (it needs the stream's start time)."),
     "seat_console": "Deputy's console",
     "insert_card": "Insert the card",
     "remove_card": "Remove the card",

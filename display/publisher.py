@@ -191,6 +191,7 @@ class Publisher:
         self._health_at = float("-inf")
         self._alerts_seen = -1
         self._console_dirty = True
+        self._sitting_uid: str | None = None  # the export links' sitting: open, or the last one
         self._held = False  # woken, and the send held until its slot (_sent_at + INTERVAL_S)
         self._sent_at = float("-inf")  # when the last tick that sent a patch ran
         self._next_pass = float("-inf")  # when to look without being woken (health, or a polled source)
@@ -225,6 +226,7 @@ class Publisher:
             self._snap = snap
             self._public = st.public_state(snap, self.chamber)
             self._console_dirty = True
+            self._sitting_uid = self._current_sitting() or self._sitting_uid
         mono = self._monotonic() if monotonic is None else monotonic
         # the same sum as step's deadline, so a pass woken for the sample always takes it
         if self._health_source is not None and mono >= self._health_at + HEALTH_EVERY_S:
@@ -241,10 +243,31 @@ class Publisher:
         if self._console_dirty:
             self._console_dirty = False
             part = st.console_part(
-                snap, self.chamber, alerts=self.alerts.items(), health=self._health, simulator=self._simulator
+                snap,
+                self.chamber,
+                alerts=self.alerts.items(),
+                health=self._health,
+                simulator=self._simulator,
+                sitting_uid=self._sitting_uid,
             )
             sent = self.console.publish({**self._public, "console": part}, clock_ms) is not None or sent
         return sent
+
+    def _current_sitting(self) -> str | None:
+        """The engine's open sitting; with none open, the journal's last (what the secretary exports
+        after closing it, or after a restart).  A source without either (a test's) has none."""
+        uid = getattr(self.source, "sitting_uid", None)
+        if isinstance(uid, str):
+            return uid
+        if self._sitting_uid is not None:
+            return None  # the one kept from before stays
+        journal = getattr(self.source, "journal", None)
+        try:
+            sittings = journal.sittings() if journal is not None else []
+        except Exception:  # the export links are a convenience: a store that cannot say leaves them out
+            log.exception("publisher: the journal's sittings cannot be read")
+            return None
+        return sittings[-1] if sittings and isinstance(sittings[-1], str) else None
 
     # --- when to send -----------------------------------------------------------------------------
 

@@ -367,8 +367,10 @@ def console_part(
     alerts: Iterable[JSON],
     health: Health = NO_HEALTH,
     simulator: bool = False,
+    sitting_uid: str | None = None,
 ) -> JSON:
-    """The ``console`` key of the console state, without ``user`` (each connection adds its own)."""
+    """The ``console`` key of the console state, without ``user`` (each connection adds its own).
+    ``sitting_uid``: the open sitting's journal id, or the last one's (the export panel's links)."""
     return {
         "not_voted": not_voted(snap, chamber),
         "seat_health": seat_health(snap, chamber, health),
@@ -376,6 +378,7 @@ def console_part(
         "max_open_mics": chamber.max_open_mics,
         "lines": {k: dict(v) for k, v in health.lines.items()},
         "simulator": simulator,
+        "sitting_uid": sitting_uid,
     }
 
 

@@ -267,8 +267,30 @@ def test_console_state_carries_the_user_and_the_console_part(env: Env) -> None:
     [state] = events(sock, "/console", "state")
     console = state["console"]
     assert console["user"] == {"name": "ivan", "role": "chair"}
-    assert set(console) == {"user", "not_voted", "seat_health", "alerts", "max_open_mics", "lines", "simulator"}
+    assert set(console) == {
+        "user", "not_voted", "seat_health", "alerts", "max_open_mics", "lines", "simulator", "sitting_uid",
+    }  # fmt: skip
     assert console["simulator"] is False and sorted(console["seat_health"], key=int) == ["1", "2", "3", "4", "5"]
+    assert console["sitting_uid"] is None  # no sitting yet: the export panel has nothing to link
+
+
+def test_the_export_panel_links_the_open_sittings_files_and_then_the_last_ones(env: Env) -> None:
+    """The console state names the sitting whose files the export panel links (/public/files/<uid>/...):
+    the open one, and once it is closed still that one, also for a web app started afterwards."""
+    client, sock = env.console()
+    page = client.get("/console").text
+    assert 'data-export="protocol"' in page and 'data-export="sheet"' in page and "без електронного підпису" in page
+    open_registered_sitting(env, sock)
+    env.publisher.tick()
+    uid = env.engine.sitting_uid
+    assert uid is not None
+    [patch] = [p for p in events(sock, "/console", "patch") if "sitting_uid" in p.get("console", {})]
+    assert patch["console"]["sitting_uid"] == uid
+    assert env.command(sock, {"type": "CloseSitting"})["ok"]
+    env.publisher.tick()
+    assert env.publisher.console.whole(0)["console"]["sitting_uid"] == uid  # closed, still the one to export
+    later = Publisher(env.engine, env.web.chamber, lambda *a, **k: None, clock=lambda: 0)
+    assert later.console.whole(0)["console"]["sitting_uid"] == uid  # a restart finds it in the journal
 
 
 def test_a_whole_vote_through_the_console(env: Env) -> None:

@@ -302,6 +302,21 @@ def test_a_secretary_runs_a_roll_call_vote_and_the_hall_shows_counts_result_and_
         assert hall.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
         assert hall.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
 
+        # the console's export panel links the sitting's files, the result sheet of this vote among them
+        uid = live.engine.sitting_uid
+        sheet = page.locator('#exports a[data-export="sheet"]')
+        expect(sheet).to_have_attribute("href", f"/public/files/{uid}/vote-1.pdf", timeout=WAIT)
+        expect(sheet).to_have_text(uk["export_result_sheet_n"].replace("{n}", "1"))
+        expect(page.locator('#exports a[data-export="protocol"]')).to_have_attribute(
+            "href", f"/public/files/{uid}/protocol.pdf"
+        )
+        hrefs = page.eval_on_selector_all("#exports a[href]", "els => els.map(e => e.getAttribute('href'))")
+        for href in hrefs:  # each one is there (the PDF is made in the web app's worker process)
+            got = page.request.get(live.url(href.split("#")[0]), timeout=60_000)
+            assert got.status == 200, (href, got.status)
+            if href.endswith(".pdf"):
+                assert got.body().startswith(b"%PDF-"), href
+
         # the public vote page, read with scripts off as on any phone
         phone = chromium_browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
         try:

@@ -425,8 +425,37 @@
       : `<li class="muted empty">${esc(tr("no_alerts"))}</li>`;
   }
 
+  /** The export panel's links: the sitting's files under /public/files (protocol_export.site_files). */
+  function renderExports(s) {
+    const uid = s.console?.sitting_uid;
+    const last = s.vote?.result || s.last_result; // the last finished vote: its result sheet
+    const base = uid ? `/public/files/${encodeURIComponent(uid)}` : null;
+    const links = {
+      protocol: base && `${base}/protocol.pdf`,
+      sheet: base && last ? `${base}/vote-${last.number}.pdf` : null,
+      votes_csv: base && `${base}/opendata/vote.csv`,
+      popolo: base && `${base}/opendata/popolo.json`,
+      sitting: uid ? `/public/sitting/${encodeURIComponent(uid)}#h-documents` : null,
+    };
+    for (const a of document.querySelectorAll("#exports [data-export]")) {
+      const href = links[a.dataset.export];
+      if (href) {
+        a.href = href;
+        a.removeAttribute("aria-disabled");
+        a.classList.remove("disabled");
+      } else {
+        a.removeAttribute("href");
+        a.setAttribute("aria-disabled", "true");
+        a.classList.add("disabled");
+      }
+      if (a.dataset.export === "sheet") a.textContent = last ? tr("export_result_sheet_n", { n: last.number }) : tr("export_result_sheet");
+    }
+    $("exports-note").textContent = uid ? tr("exports_note") : tr("exports_none");
+  }
+
   function render(s) {
     renderHeader(s);
+    renderExports(s);
     renderSitting(s);
     renderAgenda(s);
     renderSelects(s);
