@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,23 +58,11 @@ def journal_sitting(url: str, *, votes: int, seats: int, seed: int = SEED) -> st
     from chamber import synthetic
     from chamber.core import events as ev
     from chamber.core.values import Key, VoteSubject
-    from chamber.engine import Engine, Outcome
-    from chamber.journal import Journal
+    from protocol_export.engine_feed import fed
 
     config = synthetic.load(seats)
     rng = random.Random(seed)
-    now = [START_MS]
-    with Journal(url) as journal:
-        engine = Engine(journal, clock=lambda: now[0])
-
-        def batch(*events: ev.Input, step_ms: int = 2_000) -> None:
-            now[0] += step_ms
-            futures: list[Future[Outcome]] = [Future() for _ in events]
-            engine.process(list(zip(events, futures, strict=True)))
-            for event, fut in zip(events, futures, strict=True):
-                if not fut.result(0).accepted:
-                    raise RuntimeError(f"the benchmark's sitting: {event} was refused: {fut.result(0).effects}")
-
+    with fed(url, START_MS) as batch:
         batch(ev.OpenSitting(roster=config.roster(), number=7, title="Сьоме пленарне засідання (бенчмарк)"))
         items = tuple(
             ev.AgendaItem(
@@ -99,8 +86,7 @@ def journal_sitting(url: str, *, votes: int, seats: int, seed: int = SEED) -> st
             batch(*(ev.KeyPressed(seat=d.seat or 0, key=rng.choice(choices)) for d in voters), step_ms=30_000)
             batch(ev.CloseVote(), ev.AnnounceResult(), ev.ClearResult(), step_ms=3_000)
         batch(ev.CloseSitting(), step_ms=60_000)
-        uid = engine.sitting_uid or journal.sittings()[-1]
-    return uid
+        return batch.uid
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:

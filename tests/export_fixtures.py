@@ -11,26 +11,17 @@ but for the uid and the times' origin: documents compare the same journal to its
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from pathlib import Path
 
 from chamber.config import Config, load_config
 from chamber.core import events as ev
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, SpeechKind, VoteKind, VoteSubject
-from chamber.engine import Engine, Outcome
-from chamber.journal import Journal
+from chamber.engine import Outcome
+from protocol_export.engine_feed import fed
 
 ROOT = Path(__file__).resolve().parent.parent
 START_MS = 1_764_662_400_000  # 2025-12-02 08:00 UTC: 10:00 in Kyiv
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = START_MS
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def council() -> Config:
@@ -39,17 +30,10 @@ def council() -> Config:
 
 def journal_sitting(url: str, config: Config | None = None) -> str:
     config = config or council()
-    clock = _Clock()
-    with Journal(url) as journal:
-        engine = Engine(journal, clock=clock)
+    with fed(url, START_MS) as feed:
 
         def do(event: ev.Input, step_ms: int = 1_000, ok: bool = True) -> Outcome:
-            clock.now += step_ms
-            fut: Future[Outcome] = Future()
-            engine.process([(event, fut)])
-            outcome = fut.result(0)
-            assert outcome.accepted is ok, (event, outcome.effects)
-            return outcome
+            return feed(event, step_ms=step_ms, ok=ok)[0]
 
         deputies = [d for d in config.deputies if d.seat is not None and d.cards]
         do(ev.OpenSitting(roster=config.roster(), number=12, title="Дванадцята сесія, пленарне засідання"))
@@ -137,5 +121,4 @@ def journal_sitting(url: str, config: Config | None = None) -> str:
             [Key.YES] * 12 + [Key.NO] * 20,
         )
         do(ev.CloseSitting(), 10_000)
-        uid = engine.sitting_uid or journal.sittings()[-1]
-    return uid
+        return feed.uid

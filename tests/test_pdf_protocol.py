@@ -16,7 +16,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,9 @@ from pypdf import PdfReader
 from chamber import cli
 from chamber.core import events as ev
 from chamber.core.values import Key, VoteKind
-from chamber.engine import Engine, Outcome
 from chamber.journal import Journal
 from protocol_export import fonts, pdf_tables, words
+from protocol_export.engine_feed import fed
 from protocol_export.pdf import UnknownVote, render_protocol, render_result_sheet
 from protocol_export.source import SittingDoc, load_sitting
 
@@ -325,17 +324,7 @@ def test_cli(journaled: tuple[str, str, Path], doc: SittingDoc, protocol: bytes,
 def journal_450(url: str) -> str:
     """A sitting of the 450-seat chamber: 430 cards in, 426 registered (one by hand), a roll-call vote."""
     config = council_450.load()
-    now = [START_MS]
-    with Journal(url) as journal:
-        engine = Engine(journal, clock=lambda: now[0])
-
-        def batch(*events: ev.Input, step_ms: int = 2_000) -> None:
-            now[0] += step_ms
-            futures: list[Future[Outcome]] = [Future() for _ in events]
-            engine.process(list(zip(events, futures, strict=True)))
-            for event, fut in zip(events, futures, strict=True):
-                assert fut.result(0).accepted, event
-
+    with fed(url, START_MS) as batch:
         people = [d for d in config.deputies if d.role.value == "deputy"][:430]
         batch(ev.OpenSitting(roster=config.roster(), number=3, title="Третє пленарне засідання"))
         batch(ev.SetAgenda(items=(ev.AgendaItem(number="1", title="Про бюджет на 2026 рік", draft="12/3"),)))
@@ -347,8 +336,7 @@ def journal_450(url: str) -> str:
         keys = [Key.YES] * 300 + [Key.NO] * 80 + [Key.ABSTAIN] * 30
         batch(*(ev.KeyPressed(seat=d.seat or 0, key=k) for d, k in zip(people, keys, strict=False)))
         batch(ev.CloseVote(), ev.AnnounceResult(), ev.ClearResult(), ev.CloseSitting())
-        uid = engine.sitting_uid or journal.sittings()[-1]
-    return uid
+        return batch.uid
 
 
 @pytest.fixture(scope="module")
@@ -412,20 +400,12 @@ def test_the_fast_tables_write_reportlabs_own_bytes(
 def test_a_sitting_still_open_with_markup_in_its_text(tmp_path: Path) -> None:
     """A protocol can be printed mid-sitting (nothing voted yet); journal text is text, never markup."""
     url = f"sqlite:///{tmp_path / 'j.db'}"
-    now = [START_MS]
     config = council_450.load()
-    with Journal(url) as journal:
-        engine = Engine(journal, clock=lambda: now[0])
+    with fed(url, START_MS) as feed:
         title = "Про ТОВ «Ріг & <Копита>» — </para><b>не розмітка</b>"
-        for event in (
-            ev.OpenSitting(roster=config.roster(), number=1, title="Перше & <пленарне>"),
-            ev.SetAgenda(items=(ev.AgendaItem(number="1", title=title),)),
-        ):
-            now[0] += 1_000
-            fut: Future[Outcome] = Future()
-            engine.process([(event, fut)])
-            assert fut.result(0).accepted
-        uid = engine.sitting_uid or ""
+        feed(ev.OpenSitting(roster=config.roster(), number=1, title="Перше & <пленарне>"), step_ms=1_000)
+        feed(ev.SetAgenda(items=(ev.AgendaItem(number="1", title=title),)), step_ms=1_000)
+        uid = feed.uid
     with Journal(url, create=False) as journal:
         doc = load_sitting(journal, uid)
     text = flat("\n".join(pages(render_protocol(doc))))
