@@ -8,6 +8,8 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -97,12 +99,21 @@ def test_bench_core_prints_one_json_object(capsys: pytest.CaptureFixture[str], t
 
 def test_bench_bus_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     """A small run of the real thing (two simulator processes with wire time, the real controller):
-    the figures are there and consistent; their size is for docs/BENCHMARKS.md, not for a test."""
+    the figures are there and consistent; their size is for docs/BENCHMARKS.md, not for a test.  At 16
+    seats on 2 lines the run must be valid and exit 0.  A host that falls behind (another test suite on
+    the same cores) makes a run invalid, exit 3, which is the bench telling the truth, not the code
+    failing: such a run is made once more, and a second invalid one fails the test.  (The exit codes
+    themselves are checked without timing in test_bench_bus_exit_codes.)"""
     args = ["bench", "bus", "--json", "--seats", "16", "--lines", "2", "--baud", "115200", "--seconds", "1"]
-    code = main(args)
-    result = json.loads(capsys.readouterr().out)
-    assert result["valid"] is (result["offline_verdicts"] == 0)
-    assert code == (0 if result["valid"] else 3)  # (a loaded CI machine may fall behind: then it says so)
+    runs = []
+    for _ in range(2):
+        code = main(args)
+        result = json.loads(capsys.readouterr().out)
+        assert result["valid"] is (result["offline_verdicts"] == 0)
+        runs.append((code, result["offline_verdicts"]))
+        if result["valid"]:
+            break
+    assert code == 0, f"exit codes and offline verdicts of the runs: {runs}"
     assert result["lost_presses"] == 0 and result["duplicate_journal_records"] == 0
     assert "duplicate_event" not in result["refused_presses"]
     assert result["presses"] > 0 and result["journaled_presses"] == result["presses"]
@@ -110,8 +121,25 @@ def test_bench_bus_prints_one_json_object(capsys: pytest.CaptureFixture[str]) ->
     assert result["wire_limit_ms"] == pytest.approx(8 * ((8 + 13) * 11 / 115200 + 2 * 0.00175) * 1000, abs=0.01)
     assert result["ratio"] == pytest.approx(result["cycle_ms"] / result["wire_limit_ms"], abs=0.002)
     assert result["sim_reply_late_ms"] >= 0.0 and result["ratio_net_of_sim"] <= result["ratio"]
-    if result["offline_verdicts"] == 0:  # (a console taken offline by a loaded CI machine is only probed)
-        assert result["ratio"] >= 1.0  # nothing polls faster than the wire allows
+    assert result["ratio"] >= 1.0  # nothing polls faster than the wire allows
+
+
+@pytest.mark.parametrize(
+    ("valid", "lost", "code"),
+    [(True, 0, 0), (False, 0, 3), (True, 2, 1), (False, 2, 1)],  # a lost press is worse than bad timing
+)
+def test_bench_bus_exit_codes(
+    valid: bool, lost: int, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``chamber bench bus`` exits with for each kind of result, with the run itself stubbed: no
+    timing decides it, so exactly one code passes each case."""
+    fake = types.ModuleType("chamber.bench_bus")
+    fake.bench_bus = lambda **_: {"valid": valid, "lost_presses": lost, "offline_verdicts": 0 if valid else 3}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "chamber.bench_bus", fake)
+    assert main(["bench", "bus", "--json", "--seats", "16", "--lines", "2", "--baud", "115200"]) == code
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["valid"] is valid
+    assert ("timing is not valid" in captured.err) is (code == 3)
 
 
 def test_a_store_that_cannot_be_opened_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
