@@ -36,6 +36,7 @@ import functools
 import logging
 import math
 import os
+import select
 import selectors
 import threading
 import time
@@ -169,12 +170,52 @@ class _Timer:
             raise OSError(ctypes.get_errno(), "timerfd_settime")
 
     def fired(self) -> None:
-        self._armed = math.nan  # a one-shot timer that fired is disarmed
-        with contextlib.suppress(BlockingIOError):
-            os.read(self.fd, 8)
+        # Not read: the next ``arm`` (always a timerfd_settime after this) resets the expiry count, so
+        # the descriptor stops being readable, and a wake-up costs one system call less.
+        self._armed = math.nan
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+class _Poller:
+    """``select.epoll`` where there is one (no per-wake-up objects: a wake-up is the loop's unit of cost),
+    else a ``selectors`` selector; ``wait`` returns the data registered with each ready descriptor."""
+
+    def __init__(self) -> None:
+        self._data: dict[int, Any] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._sel = selectors.DefaultSelector() if self._epoll is None else None
+
+    def register(self, fd: int, data: Any, *, write: bool = False) -> None:
+        self._data[fd] = data
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLOUT if write else select.EPOLLIN)
+        else:
+            assert self._sel is not None
+            self._sel.register(fd, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        if self._data.pop(fd, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            if self._epoll is not None:
+                self._epoll.unregister(fd)
+            elif self._sel is not None:
+                self._sel.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[Any]:
+        data = self._data
+        if self._epoll is not None:
+            return [data[fd] for fd, _ in self._epoll.poll(-1 if timeout is None else timeout) if fd in data]
+        assert self._sel is not None
+        return [data[key.fd] for key, _ in self._sel.select(timeout) if key.fd in data]
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        if self._sel is not None:
+            self._sel.close()
 
 
 def _make_timer() -> _Timer | None:
@@ -198,6 +239,7 @@ class IOLoop:
         self._thread: threading.Thread | None = None
         self._cpu_clock: int | None = None
         self._cpu_final = 0.0
+        self._poller = _Poller()
         self.wakeups = 0  # selector returns: what one wake-up per reply costs is measured against it
         if hasattr(os, "eventfd"):
             self._wake_r = self._wake_w = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -255,6 +297,8 @@ class IOLoop:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        else:  # never started: nothing else will close it
+            self._poller.close()
         self._thread = None
 
     @property
@@ -273,11 +317,12 @@ class IOLoop:
     def _run(self) -> None:
         with contextlib.suppress(AttributeError, OSError):  # read from other threads; not on every OS
             self._cpu_clock = time.pthread_getcpuclockid(threading.get_ident())
-        sel = selectors.DefaultSelector()
+        poller = self._poller
         timer = _make_timer()
-        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        wake = object()
+        poller.register(self._wake_r, wake)
         if timer is not None:
-            sel.register(timer.fd, selectors.EVENT_READ, timer)
+            poller.register(timer.fd, timer)
         clock = self._clock
         lines = self.lines
         try:
@@ -292,13 +337,13 @@ class IOLoop:
                     if state == _OPEN:
                         machine = line.machine
                         if machine.deadline <= now:
-                            self._step(sel, line, now)
+                            self._step(line, now)
                         when = machine.deadline if line.state == _OPEN else line.retry_at
                     elif line.retry_at <= now:
                         if state == _CLOSED:
-                            self._open(sel, line, now)
+                            self._open(line, now)
                         else:  # the connect took too long
-                            self._failed_open(sel, line, now, f"cannot connect to gateway {line.transport.name}")
+                            self._failed_open(line, now, f"cannot connect to gateway {line.transport.name}")
                         when = line.machine.deadline if line.state == _OPEN else line.retry_at
                     else:
                         when = line.retry_at
@@ -306,22 +351,21 @@ class IOLoop:
                         soonest = when
                 if timer is not None:
                     timer.arm(soonest)
-                    # the timer wakes us on time; the selector's own timeout is only a safety net
+                    # the timer wakes us on time; the poller's own timeout is only a safety net
                     timeout = None if math.isinf(soonest) else max(soonest - now, 0.0) + 0.002
                 else:
                     timeout = None if math.isinf(soonest) else max(soonest - now, 0.0)
-                ready = sel.select(timeout)
+                ready = poller.wait(timeout)
                 self.wakeups += 1
                 now = clock()
-                for key, _ in ready:
-                    data = key.data
-                    if data is None:
+                for data in ready:
+                    if data is wake:
                         self._drain_posts()
                     elif data is timer:
                         assert timer is not None
                         timer.fired()
                     else:
-                        self._readable(sel, data, now)
+                        self._readable(data, now)
         except Exception:
             log.exception("the lines' I/O loop failed")
             raise
@@ -330,11 +374,10 @@ class IOLoop:
             self._cpu_clock = None
             for line in lines:
                 if line.state != _CLOSED:
-                    with contextlib.suppress(KeyError, ValueError):
-                        sel.unregister(line.fd)
+                    poller.unregister(line.fd)
                 line.transport.close()
                 line.state = _CLOSED
-            sel.close()
+            poller.close()
             if timer is not None:
                 timer.close()
 
@@ -352,25 +395,26 @@ class IOLoop:
             else:
                 machine.retake(*item)
 
-    def _readable(self, sel: selectors.BaseSelector, line: Line, now: float) -> None:
+    def _readable(self, line: Line, now: float) -> None:
         if line.state == _CONNECTING:
             try:
                 line.transport.finish_open()
             except LineDown as exc:
-                self._failed_open(sel, line, now, str(exc))
+                self._failed_open(line, now, str(exc))
                 return
-            sel.modify(line.fd, selectors.EVENT_READ, line)
-            self._opened(sel, line, now)
+            self._poller.unregister(line.fd)
+            self._poller.register(line.fd, line)
+            self._opened(line, now)
             return
         try:
             data = line.transport.read_some()
         except LineDown as exc:
-            self._down(sel, line, now, str(exc))
+            self._down(line, now, str(exc))
             return
         if data:
             line.machine.feed(data, now)
 
-    def _step(self, sel: selectors.BaseSelector, line: Line, now: float) -> None:
+    def _step(self, line: Line, now: float) -> None:
         machine = line.machine
         try:
             frame = machine.step(now)
@@ -378,10 +422,10 @@ class IOLoop:
                 line.transport.write(frame)
                 frame = machine.step(now) if machine.deadline <= now else None
         except LineDown as exc:
-            self._down(sel, line, now, str(exc))
+            self._down(line, now, str(exc))
         except Exception:  # a defect in the protocol code: the line starts afresh, the others run on
             log.exception("line %s: protocol error", machine.line_id)
-            self._down(sel, line, now, "protocol error")
+            self._down(line, now, "protocol error")
         if machine.outbox:
             self._flush(machine)
 
@@ -396,39 +440,36 @@ class IOLoop:
                 if len(group.futures) == group.size:
                     acknowledge(group, functools.partial(self.post, machine))
 
-    def _open(self, sel: selectors.BaseSelector, line: Line, now: float) -> None:
+    def _open(self, line: Line, now: float) -> None:
         transport = line.transport
         try:
             ready = transport.begin_open()
             line.fd = transport.fileno()
         except LineDown as exc:
             transport.close()
-            self._failed_open(sel, line, now, str(exc), registered=False)
+            self._failed_open(line, now, str(exc), registered=False)
             return
         if ready:
-            sel.register(line.fd, selectors.EVENT_READ, line)
-            self._opened(sel, line, now)
+            self._poller.register(line.fd, line)
+            self._opened(line, now)
         else:
             line.state = _CONNECTING
             line.retry_at = now + CONNECT_TIMEOUT_S
-            sel.register(line.fd, selectors.EVENT_WRITE, line)
+            self._poller.register(line.fd, line, write=True)
 
-    def _opened(self, sel: selectors.BaseSelector, line: Line, now: float) -> None:
+    def _opened(self, line: Line, now: float) -> None:
         try:
             # stale bytes from before (a reply to the last controller, noise at power-up)
             line.machine.stats.garbage_bytes += line.transport.discard()
         except LineDown as exc:
-            self._failed_open(sel, line, now, str(exc))
+            self._failed_open(line, now, str(exc))
             return
         line.state = _OPEN
         line.machine.opened(now, line.transport.name)
 
-    def _failed_open(
-        self, sel: selectors.BaseSelector, line: Line, now: float, why: str, *, registered: bool = True
-    ) -> None:
+    def _failed_open(self, line: Line, now: float, why: str, *, registered: bool = True) -> None:
         if registered and line.fd >= 0:
-            with contextlib.suppress(KeyError, ValueError):
-                sel.unregister(line.fd)
+            self._poller.unregister(line.fd)
         line.transport.close()
         line.state = _CLOSED
         line.fd = -1
@@ -436,9 +477,8 @@ class IOLoop:
         if line.machine.outbox:
             self._flush(line.machine)
 
-    def _down(self, sel: selectors.BaseSelector, line: Line, now: float, why: str) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            sel.unregister(line.fd)
+    def _down(self, line: Line, now: float, why: str) -> None:
+        self._poller.unregister(line.fd)
         line.transport.close()
         line.state = _CLOSED
         line.fd = -1

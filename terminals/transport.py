@@ -170,7 +170,19 @@ class SerialTransport:
     def write(self, frame: bytes) -> None:
         if self._fd < 0:
             raise LineDown(f"{self.port} is not open")
-        view = memoryview(frame)
+        written = 0
+        try:
+            written = os.write(self._fd, frame)
+            if written == len(frame):
+                return  # the usual case: the kernel's buffer takes a frame at once
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise LineDown(f"{self.port}: write failed: {exc}") from exc
+        self._write_rest(memoryview(frame)[written:])
+
+    def _write_rest(self, view: memoryview) -> None:
+        """The bytes of a frame the transmit buffer did not take at once."""
         deadline = time.perf_counter() + WRITE_TIMEOUT_S
         try:
             while view:
