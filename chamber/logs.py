@@ -4,7 +4,10 @@ log collector (``chamber --log-format json run``).
 A JSON line carries ``time`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger``, ``message`` (the
 %-formatted text, as the text format shows it), ``thread``, every extra field a call passed
 (``log.info("...", extra={"line": "A"})``) and, for a logged exception, ``exception`` with its
-traceback.  A value JSON cannot hold is written as its ``str``.  Under systemd either format goes to
+traceback.  A value JSON cannot hold is written as its ``str``.  In the JSON format an exception nobody
+caught (in a thread too) and a Python warning are logged records as well, not raw text on stderr that
+a collector could not parse; only faulthandler's stack dump on a fatal signal (the watchdog's
+SIGABRT) stays plain text, written when nothing else can run.  Under systemd either format goes to
 journald, which stamps its own time and rotates; the JSON one is for shipping the log elsewhere
 (Loki, Elasticsearch, a SIEM) without parsing English.
 """
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 from datetime import UTC, datetime
+from types import TracebackType
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -54,3 +60,25 @@ def configure(level: int, fmt: str = "text") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    if fmt == "json":
+        sys.excepthook = _uncaught
+        threading.excepthook = _uncaught_in_thread
+        logging.captureWarnings(True)
+
+
+def _uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    logging.getLogger("chamber.uncaught").critical("uncaught exception", exc_info=(kind, value, tb))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("chamber.uncaught").critical(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+    )

@@ -48,3 +48,16 @@ def test_the_global_option_formats_what_a_command_logs() -> None:
     assert entry["message"] == "hi" and entry["k"] == 1
     help_text = subprocess.run([sys.executable, "-m", "chamber.cli", "run", "--help"], capture_output=True, text=True)
     assert "--log-format" in help_text.stdout
+
+
+def test_an_exception_nobody_caught_in_a_thread_is_a_json_line_too() -> None:
+    code = (
+        "import logging, threading; from chamber.logs import configure; configure(logging.INFO, 'json'); "
+        "t = threading.Thread(target=lambda: 1 / 0, name='lines'); t.start(); t.join(); "
+        "import warnings; warnings.warn('old API')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert entries[0]["message"] == "uncaught exception in thread lines" and entries[0]["level"] == "CRITICAL"
+    assert "ZeroDivisionError" in entries[0]["exception"]
+    assert entries[1]["logger"] == "py.warnings" and "old API" in entries[1]["message"]
