@@ -533,6 +533,7 @@ def _add_signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--sitting", required=True, help="sitting uid (journal verify lists them)")
     p.add_argument("--vote", type=int, help="sign this vote's one-page result sheet instead of the protocol")
     p.add_argument("--out", required=True, help="the signed PDF to write")
+    p.add_argument("--recordings", metavar="DIR", help="speech recordings to list (default: [recording] directory)")
     p.set_defaults(func=cmd_sign)
 
     p = sub.add_parser("verify", help="check a signed PDF: signatures and, given the store, the journal it came from")
@@ -542,6 +543,7 @@ def _add_signing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     store.add_argument("--config", help="config file whose [store] to compare with")
     p.add_argument("--trust", action="append", default=[], metavar="CERT", help="trust anchor (PEM/DER); repeatable")
     p.add_argument("--require-trust", action="store_true", help="an untrusted certificate is a problem (exit 1)")
+    p.add_argument("--recordings", metavar="DIR", help="speech recordings to compare (default: the config's)")
     p.set_defaults(func=cmd_verify)
 
 
