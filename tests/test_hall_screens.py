@@ -1,4 +1,5 @@
-"""The hall screen at 43 and at 450 seats, from the real server, kept as screenshots.
+"""The hall screen at 43 and at 450 seats, the overlay and the public pages on a phone, from the real
+server, kept as screenshots.
 
 Each test runs ``display.app.create_app`` over a real ``Engine`` and a temporary SQLite journal (the
 ``Live`` server of tests/test_web_pages.py) for a chamber: the council of config.toml (43 seats) and
@@ -6,7 +7,9 @@ the 450-seat chamber of tests/fixtures/council_450.py.  A sitting runs as it wou
 agenda, registration from the consoles (cards in, then the Реєстрація key), a roll-call vote pressed at
 the seats, closed and announced.  At each moment the hall screen (/hall, 1920x1080, system Chromium) is
 checked for what a person would look at — the verdict, the counts, names on the list and their size —
-and saved as a PNG (the secretary's console during the vote too) in the artifacts directory:
+and saved as a PNG (the secretary's console during the vote too; the overlay with its result banner and
+its lower third, checked transparent and inside the title-safe area; the public vote and deputy pages
+at a phone's 390x844 with scripts off, checked for no sideways scrolling) in the artifacts directory:
 ``$CHAMBER_ARTIFACTS`` when set, else ``var/test-artifacts/`` (git ignores var/).
 ``tests/fixtures/refresh_screenshots.py`` copies them into docs/screenshots/.
 
@@ -239,6 +242,57 @@ def shoot_console(browser: Browser, live: Live, plan: Plan) -> None:
         ctx.close()
 
 
+#: What stands for the camera's picture behind the overlay in its screenshot (OBS composes the page onto
+#: the video; the page itself stays transparent, which is checked before this is put behind it).
+CAMERA = "linear-gradient(160deg, #56616b 0%, #8c8f86 45%, #3e4650 100%)"
+
+
+def shoot_overlay(browser: Browser, live: Live, name: str, shown: str) -> None:
+    """The overlay at 1920x1080 while ``shown`` (``#lower-third`` or ``#result-banner``) is on it."""
+    ctx = _context(browser)
+    try:
+        page = ctx.new_page()
+        errors = _watch(page)
+        page.goto(live.url("/overlay"))
+        expect(page.locator(shown)).to_be_visible(timeout=WAIT)
+        for element in ("document.documentElement", "document.body"):
+            assert page.evaluate(f"getComputedStyle({element}).backgroundColor") == "rgba(0, 0, 0, 0)"
+        # inside the title-safe area (5 % of each edge), never cut
+        box = page.locator(shown).bounding_box()
+        assert box is not None
+        assert (
+            box["x"] >= 96 and box["y"] >= 54 and box["x"] + box["width"] <= 1824 and box["y"] + box["height"] <= 1026
+        )
+        page.add_style_tag(content=f"html {{ background: {CAMERA}; min-height: 100%; }}")
+        settle(page)
+        path = artifacts_dir() / name
+        page.screenshot(path=str(path), animations="disabled")
+        assert png_size(path) == (1920, 1080)
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+PHONE = {"width": 390, "height": 844}  # a common phone's CSS viewport
+
+
+def shoot_phone(browser: Browser, live: Live, path: str, name: str) -> Page:
+    """A public page as a phone shows it, scripts off (the pages have none): its first screen, and
+    nothing wider than the phone (no sideways scrolling to read a name)."""
+    ctx = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, java_script_enabled=False
+    )
+    page = ctx.new_page()
+    page.goto(live.url(path))
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), path
+    for table in page.locator(".table-scroll").all():  # a table scrolls in its own box, if at all
+        assert table.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), path
+    out = artifacts_dir() / name
+    page.screenshot(path=str(out))
+    assert png_size(out) == (PHONE["width"] * 2, PHONE["height"] * 2)
+    return page
+
+
 # --- 43 seats: the council of config.toml ------------------------------------------------------------------------
 
 
@@ -295,6 +349,34 @@ def test_the_hall_at_43_seats_from_registration_to_the_result_and_a_speech(
         expect(page.locator("#side .names-list li")).to_have_count(43)  # one page: every name at once
         expect(page.locator(".names-page")).to_have_text("")
         shoot(page, "hall-43-result.png")
+        shoot_overlay(chromium_browser, live, "overlay-result.png", "#result-banner")
+
+        # the public pages on a phone: the vote with its names, and a deputy who did not vote for it
+        uid = live.engine.sitting_uid
+        woman = next(
+            d
+            for d in deputies_by_id(live, sorted(plan.choice))
+            if plan.outcome(d.id) in ("abstain", "did_not_vote") and d.full_name.endswith("вна")
+        )
+        vote_page = shoot_phone(chromium_browser, live, f"/public/vote/{uid}/1", "public-vote-phone.png")
+        try:
+            expect(vote_page.locator(".big-verdict")).to_contain_text(uk["verdict_adopted_word"])
+            row = vote_page.locator(".names-table tr", has_text=woman.full_name)
+            expect(row).to_contain_text(uk[f"one_{plan.outcome(woman.id)}_f"])
+            # further down: the names, hers among them
+            row.scroll_into_view_if_needed()
+            vote_page.evaluate("window.scrollBy(0, -window.innerHeight / 3)")
+            out = artifacts_dir() / "public-vote-phone-names.png"
+            vote_page.screenshot(path=str(out))
+            assert png_size(out) == (PHONE["width"] * 2, PHONE["height"] * 2)
+        finally:
+            vote_page.context.close()
+        deputy_page = shoot_phone(chromium_browser, live, f"/public/deputy/{woman.id}", "public-deputy-phone.png")
+        try:
+            expect(deputy_page.locator("h1")).to_have_text(woman.full_name)
+            expect(deputy_page.locator(".record-list")).to_contain_text(uk[f"one_{plan.outcome(woman.id)}_f"])
+        finally:
+            deputy_page.context.close()
 
         # the same in English
         page.goto(live.url("/hall?lang=en"))
@@ -318,6 +400,7 @@ def test_the_hall_at_43_seats_from_registration_to_the_result_and_a_speech(
         reply = asking[3].full_name  # a reply is marked as one (the queue may put it first)
         expect(queue.filter(has_text=reply)).to_contain_text(uk["speech_reply"])
         shoot(page, "hall-43-speech.png")
+        shoot_overlay(chromium_browser, live, "overlay-speech.png", "#lower-third")
         assert not errors, errors
     finally:
         ctx.close()
