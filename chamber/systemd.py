@@ -227,7 +227,12 @@ def supervised(environ: Mapping[str, str] | None = None) -> Iterator[None]:
         if starting is not None:
             starting.stop()
         if period is not None:
-            health = controller_health(controller, _new_engine_thread(before))
+            engine_thread = _new_engine_thread(before)
+            if engine_thread is None:  # renamed in chamber.engine? then every ping is withheld: say why
+                log.error(
+                    "watchdog: no %r thread started with the controller; the watchdog will not ping", ENGINE_THREAD
+                )
+            health = controller_health(controller, engine_thread)
             dog = Watchdog(health.problem, period, send=send, ready_status=status)
             dog.start()
             dogs.append(dog)
