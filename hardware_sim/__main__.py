@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let a pymodbus server answer each line (the reference; slower) instead of the consoles directly",
     )
+    parser.add_argument(
+        "--no-realtime",
+        action="store_true",
+        help="with --wire-time, keep the bus loop at normal priority (by default it asks for SCHED_FIFO)",
+    )
     return parser
 
 
@@ -69,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tcp=args.tcp,
         only_lines=args.line,
         pymodbus=args.pymodbus,
+        realtime=args.wire_time and not args.no_realtime,
     )
     done = threading.Event()
 

@@ -26,6 +26,16 @@ For the same reason the loop thread asks Linux for a timer slack of 1 µs (``prc
 default 50 µs, by which every wake-up would otherwise be late.  Nothing spins: between wake-ups the
 thread sleeps in the kernel, so the simulator leaves the CPU to the controller it is testing.
 
+``realtime=True`` (what ``python -m hardware_sim --wire-time`` asks for) also puts the loop thread in
+the ``SCHED_FIFO`` class at a low priority (:data:`REALTIME_PRIORITY`), when the process may
+(root, or ``CAP_SYS_NICE``; otherwise it says so in the log and runs as before).  Why: the consoles
+it stands for have CPUs of their own, so their timing must not depend on how busy the controller's
+machine is; on two cores shared with a controller polling 32 lines, a normal thread waits for a
+time slice now and then and a reply goes out milliseconds late.  It takes no more CPU that way (the
+thread still sleeps between replies, 20 % of a core at 4,096 seats), it only gets it when a reply
+is due.  A handler that leaves its wire's deadline in the past is run again 1 ms later at the
+earliest, never in a tight loop that a real-time thread would turn into a lost core.
+
 An exception in one wire's handler is logged and the loop goes on with the others: one line's fault
 (a request hook in a test that raises) must not silence every line.
 """
@@ -52,8 +62,21 @@ log = logging.getLogger("hardware_sim.busloop")
 
 #: The longest wait with nothing due, so that :meth:`BusLoop.stop` is never stuck on a lost wake-up.
 IDLE_WAIT_S = 0.2
+#: SCHED_FIFO priority of the loop thread with ``realtime=True``: above every normal thread, below the
+#: kernel's own real-time threads (which run at 50 and above).
+REALTIME_PRIORITY = 10
+#: A wire whose deadline is still past after its timer ran is run again this much later (a bug guard).
+RETRY_S = 0.001
 _FD_SETSIZE = 1024
 _PR_SET_TIMERSLACK = 29
+
+
+def _realtime() -> None:
+    """Put the calling thread into SCHED_FIFO at :data:`REALTIME_PRIORITY`, if the process may."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (OSError, AttributeError) as exc:
+        log.info("the simulator's loop runs at normal priority (no SCHED_FIFO: %s)", exc)
 
 
 def _fine_timer_slack() -> None:
@@ -68,9 +91,12 @@ def _fine_timer_slack() -> None:
 class BusLoop(threading.Thread):
     """Drives every :class:`Wire` of a simulator from one thread (see the module docstring)."""
 
-    def __init__(self, wires: Iterable[Wire], *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, wires: Iterable[Wire], *, realtime: bool = False, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         super().__init__(name="sim-bus-loop", daemon=True)
         self._clock = clock
+        self.realtime = realtime
         self._wires = list(wires)
         self._by_fd: dict[int, Wire] = {}
         for wire in self._wires:
@@ -105,6 +131,8 @@ class BusLoop(threading.Thread):
 
     def run(self) -> None:
         _fine_timer_slack()
+        if self.realtime:
+            _realtime()
         fds = [self._wake_r, *self._by_fd]
         wait = self._select if max(fds) < _FD_SETSIZE else self._poller(fds)
         while not self._stopping.is_set():
@@ -120,7 +148,7 @@ class BusLoop(threading.Thread):
                     self._woken(now)
                     continue
                 wire = self._by_fd[fd]
-                self._call(wire, wire.on_readable, fd, now)
+                self._call(now, wire, wire.on_readable, fd, now)
 
     @staticmethod
     def _select(fds: list[int], timeout: float) -> list[int]:
@@ -145,7 +173,7 @@ class BusLoop(threading.Thread):
         if self._stopping.is_set():
             return
         for wire in self._wires:
-            self._call(wire, wire.poke, now)
+            self._call(now, wire, wire.poke, now)
 
     def _fire(self, now: float) -> None:
         """Run every wire whose deadline has come."""
@@ -155,9 +183,10 @@ class BusLoop(threading.Thread):
             if self._armed.get(wire) != due:
                 continue  # stale: the wire moved its deadline since
             self._armed[wire] = None
-            self._call(wire, wire.on_timer, now)
+            self._call(now, wire, wire.on_timer, now)
 
-    def _call(self, wire: Wire, handler: Callable[..., None], *args: object) -> None:
+    def _call(self, now: float, wire: Wire, handler: Callable[..., None], *args: object) -> None:
+        """Run one of a wire's handlers, then put its next deadline in the heap."""
         try:
             handler(*args)
         except Exception:
@@ -165,8 +194,11 @@ class BusLoop(threading.Thread):
                 return
             log.exception("line %s: the simulator's handler failed; the line goes on", wire.line_id)
         deadline = wire.deadline
-        if deadline is not None and deadline != self._armed.get(wire):
+        if deadline is None:
+            self._armed[wire] = None
+            return
+        if deadline <= now and handler == wire.on_timer:
+            deadline = now + RETRY_S  # its timer ran and left the deadline behind: not again at once
+        if deadline != self._armed.get(wire):
             self._armed[wire] = deadline
             heapq.heappush(self._heap, (deadline, next(self._seq), wire))
-        elif deadline is None:
-            self._armed[wire] = None

@@ -54,6 +54,9 @@ HR_LAST = r.HR_TEXT + r.TEXT_REGS - 1  # 287
 #: How many registers the pymodbus device has (one shared block from address 0).
 REGISTER_SPACE = 300
 
+_CARD, _PRESENCE, _MIC_ON = int(r.Status.CARD), int(r.Status.PRESENCE), int(r.Status.MIC_ON)
+_OVERFLOW, _RESTARTED = int(r.Status.OVERFLOW), int(r.Status.RESTARTED)
+
 _SEAT_KEYS = frozenset(int(k) for k in Key if k not in (Key.PRIORITY, Key.NEXT))
 _CHAIR_KEYS = frozenset(int(k) for k in Key)
 
@@ -109,6 +112,7 @@ class ConsoleModel:
         if self.device_type == r.DeviceType.CHAIR:
             caps |= r.Caps.CHAIR_KEYS
         self.caps = caps
+        self._has_mic = bool(caps & r.Caps.MIC)
         self._keys = _CHAIR_KEYS if self.device_type == r.DeviceType.CHAIR else _SEAT_KEYS
         self._lock = threading.Lock()
         # physical state: survives a power cut
@@ -262,17 +266,18 @@ class ConsoleModel:
             self._err_frame = (self._err_frame + 1) & 0xFFFF
 
     def _status(self) -> int:
+        # plain ints: IntFlag's | is a Python-level call, and this runs for every idle poll
         status = 0
         if self._card is not None:
-            status |= r.Status.CARD
+            status |= _CARD
         if self._presence and self.presence_sensor:
-            status |= r.Status.PRESENCE
-        if self._mic and self.caps & r.Caps.MIC:
-            status |= r.Status.MIC_ON
+            status |= _PRESENCE
+        if self._mic and self._has_mic:
+            status |= _MIC_ON
         if self._overflow:
-            status |= r.Status.OVERFLOW
+            status |= _OVERFLOW
         if self._restarted:
-            status |= r.Status.RESTARTED
+            status |= _RESTARTED
         return status | (self._mode & 0b111) << r.MODE_ECHO_SHIFT
 
     def pending_count(self) -> int:

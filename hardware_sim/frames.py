@@ -1,11 +1,20 @@
 """Modbus RTU framing as a slave on the simulated line sees it: character time, the 3.5-character
-silence, CRC-16, and the length of a request or a response from its function code.
+silence, and the length of a request or a response from its function code.
 
-Written here on its own, not imported from terminals.rtu, so that the simulator is an independent
-implementation the controller's frames are checked against.
+The framing is written here on its own, as a slave cuts frames (an unknown function code has no
+length: the wire then waits for the silence), not taken from the controller's
+``terminals.rtu.request_frame_length``, which sizes more function codes than a console implements.
+The CRC is the project's table-driven one (:func:`terminals.rtu.crc16`, tested against literal
+frames in ``tests/test_rtu.py``): the bit-by-bit CRC that was here cost 8 µs a frame, a quarter of
+the simulator's whole time per poll.  What the simulator's frames are checked against is pymodbus
+(``tests/test_sim_slave.py``), whose own CRC checks every request the wire forwards to it.
 """
 
 from __future__ import annotations
+
+from terminals.rtu import crc_ok
+
+__all__ = ["char_time", "crc_ok", "request_length", "response_length", "t35"]
 
 
 def char_time(baud: int) -> float:
@@ -16,20 +25,6 @@ def char_time(baud: int) -> float:
 def t35(baud: int) -> float:
     """The 3.5-character inter-frame silence; fixed at 1.75 ms above 19200 baud (the spec's advice)."""
     return 3.5 * char_time(baud) if baud <= 19200 else 0.00175
-
-
-def crc16(data: bytes) -> bytes:
-    """Modbus CRC-16 of ``data``, as the two bytes sent on the wire (low byte first)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes((crc & 0xFF, crc >> 8))
-
-
-def crc_ok(frame: bytes) -> bool:
-    return len(frame) >= 4 and crc16(frame[:-2]) == frame[-2:]
 
 
 def request_length(buf: bytes | bytearray) -> int | None:

@@ -138,9 +138,11 @@ class Simulator:
         hold_s: float = HOLD_S,
         eeprom: str | os.PathLike[str] | None = None,
         pymodbus: bool = False,
+        realtime: bool = False,
     ) -> None:
         self.config = config
         self.pymodbus = pymodbus
+        self.realtime = realtime
         self.wire_time = wire_time
         self.turnaround_s = turnaround_ms / 1000.0
         self.seed = seed
@@ -201,7 +203,7 @@ class Simulator:
                 self._start_line(line)
             wires = [line.wire for line in self._lines.values() if line.wire is not None]
             if wires:
-                self._bus = BusLoop(wires)
+                self._bus = BusLoop(wires, realtime=self.realtime)
                 self._bus.start()
         except BaseException:
             self.stop()

@@ -372,7 +372,8 @@ class Wire:
 
     def _handle(self, frame: bytes, now: float) -> None:
         unit = frame[0]
-        self._count(requests=1)
+        with self._lock:
+            self._stats.requests += 1
         hook = self._on_request
         if hook is not None:
             hook(unit, frame)

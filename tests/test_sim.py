@@ -466,7 +466,7 @@ def test_wire_time_at_9600_baud(config: Config) -> None:
     """Back-to-back polls on line B (9600 baud) take at least the wire limit, and not much more."""
     char = 11 / 9600
     t35 = 3.5 * char
-    with Simulator(config, wire_time=True, turnaround_ms=0.3) as s:
+    with Simulator(config, wire_time=True, turnaround_ms=0.3, realtime=True) as s:  # as the CLI with --wire-time
         bus = Master(s.lines["B"], 9600)
         try:
             start = time.perf_counter()

@@ -106,7 +106,8 @@ cards = ["99AABBCC"]
 seat = 5
 """
 
-NO_REPLY_S = 0.12
+NO_REPLY_S = 0.05  # after the simulator has taken the request: time enough for bytes that should not come
+REPLY_TIMEOUT_S = 5.0  # a reply that is due may be slow on a loaded machine (pymodbus's side above all)
 
 
 def pdu(unit: int, fc: int, *fields: int, data: bytes = b"") -> bytes:
@@ -204,21 +205,40 @@ DECODE_FAILURES = (
 
 
 class Port:
-    def __init__(self, path: str) -> None:
-        self.port = serial.Serial(path, baudrate=19200, parity="N", timeout=0)
+    """A raw master on one simulator's line."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.port = serial.Serial(sim.lines["A"], baudrate=19200, parity="N", timeout=0)
+        self.sent = 0
+
+    def taken(self) -> bool:
+        """The simulator has taken every request sent so far (its wire counts each good frame)."""
+        return int(self.sim.stats()["A"]["requests"]) >= self.sent  # type: ignore[call-overload]
 
     def ask(self, frame: bytes) -> bytes:
-        """Send a request; the whole reply as its length says, or b"" when none comes."""
+        """Send a request; the whole reply as its length says, or b"" when none came.
+
+        A request to a unit on the line always gets a reply (data or an exception), in either
+        simulator: wait for it.  A broadcast or a request for an absent unit gets none: wait until
+        the simulator has taken it, then a little longer for bytes that must not come."""
         self.port.reset_input_buffer()
         self.port.write(frame)
+        self.sent += 1
+        expect = frame[0] not in (0, 99)
         got = b""
-        deadline = time.monotonic() + NO_REPLY_S
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        quiet_until: float | None = None
         while time.monotonic() < deadline:
             got += self.port.read(256)
             need = response_length(got)
             if need and len(got) >= need:
                 time.sleep(0.003)  # anything after the reply would be a difference too
                 return got + self.port.read(256)
+            if not expect and quiet_until is None and self.taken():
+                quiet_until = time.monotonic() + NO_REPLY_S
+            if quiet_until is not None and time.monotonic() > quiet_until:
+                break
             time.sleep(0.0005)
         return got
 
@@ -234,7 +254,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 def pair(config: Config) -> Iterator[tuple[Simulator, Simulator, Port, Port]]:
     direct, reference = Simulator(config), Simulator(config, pymodbus=True)
     with direct, reference:
-        ports = Port(direct.lines["A"]), Port(reference.lines["A"])
+        ports = Port(direct), Port(reference)
         try:
             for sim in (direct, reference):  # the same people did the same things at both
                 sim.insert_card(1, "0A1B2C3D")
