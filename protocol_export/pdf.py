@@ -7,7 +7,9 @@ Entry points (the signing and ``chamber verify`` code builds on exactly these):
   and closing times, composition, quorum rule, the chair, codes, the sitting's uid and journal head),
   1. registration rounds with every deputy's time (manual ones marked, with the secretary's reason),
   2. the agenda, 3. a summary of the votes and then every vote in full (protocol_export.pdf_votes),
-  4. speeches, 5. alerts and refused presses, 6. the journal coordinates and the signature lines;
+  4. speeches (and their recordings, when ``doc.recordings`` lists any), 5. alerts and refused
+  presses, 6. the journal coordinates and the signature lines, and with recordings Annex 1: every
+  recording's file, size and full SHA-256 (protocol_export.recording_list);
 * ``render_result_sheet(doc, vote, notice=None) -> bytes``: «Результати поіменного голосування» of
   vote ``vote``, printable right after the vote: one page for a council of 40-odd (the names in two
   halves), more for a parliament-sized chamber (one column, header repeated).
@@ -31,6 +33,7 @@ from protocol_export import words
 from protocol_export.pdf_page import Stamp, build, frame_height
 from protocol_export.pdf_tables import CENTER, COUNCIL, SMALL, TITLE, para
 from protocol_export.pdf_votes import height_of, vote_block
+from protocol_export.recording_list import list_text
 from protocol_export.source import SittingDoc
 
 __all__ = ["UnknownVote", "render_protocol", "render_result_sheet"]
@@ -40,7 +43,9 @@ class UnknownVote(LookupError):
     """The sitting has no finished vote with that number."""
 
 
-def _stamp(doc: SittingDoc, document: str, vote: int | None, title: str, subject: str, notice: str | None) -> Stamp:
+def _stamp(
+    doc: SittingDoc, document: str, vote: int | None, title: str, subject: str, notice: str | None, recordings: str = ""
+) -> Stamp:
     return Stamp(
         uid=doc.uid,
         first_seq=doc.first_seq,
@@ -53,6 +58,7 @@ def _stamp(doc: SittingDoc, document: str, vote: int | None, title: str, subject
         author=doc.roster.council.name,
         subject=subject,
         notice=notice,
+        recordings=recordings,
     )
 
 
@@ -67,10 +73,11 @@ def render_protocol(doc: SittingDoc, *, notice: str | None = None) -> bytes:
     for result in doc.snapshot.results:
         story.extend(vote_block(doc, result))
         story.append(Spacer(1, 4 * mm))
-    story += [*sections.speeches(doc), *sections.alerts(doc), *sections.closing(doc)]
+    story += [*sections.speeches(doc), *sections.alerts(doc), *sections.closing(doc), *sections.recordings_annex(doc)]
     title = f"Протокол № {doc.number}"
     subject = f"Протокол пленарного засідання № {doc.number}, {words.date_words(doc.opened_at_ms)}"
-    return build(story, _stamp(doc, "protocol", None, title, subject, notice))
+    listed = list_text(doc.recordings)
+    return build(story, _stamp(doc, "protocol", None, title, subject, notice, listed))
 
 
 def find_vote(doc: SittingDoc, vote: int) -> VoteResult:

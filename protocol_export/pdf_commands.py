@@ -10,6 +10,10 @@ journal range and head the document carries.  A store that cannot be read exits 
 verify`` does; an unknown vote exits 1 and lists the finished ones.  The PDF is written through a
 temporary file renamed into place, so an interrupted run never leaves half a protocol under the name.
 
+A protocol lists the speech recordings (protocol_export.recording_list) in ``--recordings DIR``, or
+else in the config's ``[recording] directory`` when the config file exists (with ``--db`` too);
+none there, none listed.
+
 These documents are unsigned; ``chamber sign`` (protocol_export.sign_commands) renders the same bytes
 and signs them.  ``add_parsers`` imports nothing heavy: building the parser must stay fast.
 """
@@ -34,6 +38,23 @@ def _unreadable(exc: Exception) -> int:
     return 2
 
 
+def recordings_dir(args: argparse.Namespace) -> str | None:
+    """Where a protocol's speech recordings are: ``--recordings``, else the config's ``[recording]
+    directory`` if the config file exists (SystemExit 2 for one that does not load), else None."""
+    given: str | None = getattr(args, "recordings", None)
+    if given:
+        return given
+    if not getattr(args, "config", None) or not Path(args.config).exists():
+        return None
+    from chamber.config import ConfigError, load_config
+
+    try:
+        return str(load_config(args.config).recording.directory)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """``data`` into ``path`` via a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,12 +75,15 @@ def render(args: argparse.Namespace, vote: int | None) -> int:
 
     from chamber.journal import Journal
     from protocol_export.pdf import UnknownVote, render_protocol, render_result_sheet
+    from protocol_export.recording_list import load_listed
     from protocol_export.source import SourceError, load_sitting
 
+    folder = recordings_dir(args) if vote is None else None
     try:
         with Journal(_url(args), create=False) as journal:
             doc = load_sitting(journal, args.sitting)
-    except SourceError as exc:
+        doc = doc.with_recordings(load_listed(folder, doc.uid, doc.snapshot.speeches))
+    except (SourceError, ValueError) as exc:  # ValueError: a recordings index that cannot be read
         print(f"chamber: {exc}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
@@ -76,6 +100,8 @@ def render(args: argparse.Namespace, vote: int | None) -> int:
         f"sitting {doc.uid}: {what} written to {out} ({len(data)} bytes; "
         f"journal records {doc.first_seq}-{doc.last_seq}, head {doc.head_text})"
     )
+    if folder is not None:
+        print(f"  speech recordings listed: {len(doc.recordings)} (from {folder})")
     return 0
 
 
@@ -90,6 +116,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], defaul
 
     p = sub.add_parser("protocol", help="render a sitting's protocol (PDF) from the journal, unsigned")
     common(p)
+    p.add_argument("--recordings", metavar="DIR", help="speech recordings to list (default: [recording] directory)")
     p.set_defaults(func=lambda a: render(a, None))
 
     p = sub.add_parser("sheet", help="render one vote's result sheet (PDF) from the journal, unsigned")

@@ -19,7 +19,10 @@ Every page carries, drawn after the story is laid out (so that it can say «ст
 Info dictionary carries the same in full for a verifier: ``/ChamberSitting``, ``/ChamberSeqRange``,
 ``/ChamberHead``, ``/ChamberDocument`` (``protocol`` or ``sheet``), ``/ChamberVote`` (a sheet's vote)
 and ``/ChamberNotice`` (the notice, which changes the bytes: re-rendering needs it), and in
-``/Keywords`` as ``chamber-sitting=… chamber-seq=… chamber-head=…``.
+``/Keywords`` as ``chamber-sitting=… chamber-seq=… chamber-head=…``.  A protocol that lists speech
+recordings (protocol_export.recording_list) adds ``/ChamberRecordings``, the SHA-256 of the list, and
+``/ChamberRecordingList``, the list itself (re-rendering needs it, and ``chamber verify`` compares it
+with the recordings); without recordings neither key is written and the bytes are what they were.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Stamp:
     author: str  # the council
     subject: str
     notice: str | None = None
+    recordings: str = ""  # the canonical text of the recordings list (recording_list.list_text); "" none
 
     @property
     def seq_range(self) -> str:
@@ -84,6 +88,9 @@ class Stamp:
             info["ChamberVote"] = str(self.vote)
         if self.notice:
             info["ChamberNotice"] = self.notice
+        if self.recordings:
+            info["ChamberRecordings"] = hashlib.sha256(self.recordings.encode()).hexdigest()
+            info["ChamberRecordingList"] = self.recordings
         return info
 
     def keywords(self) -> str:
@@ -92,7 +99,10 @@ class Stamp:
     def pdf_id(self) -> bytes:
         """The trailer's /ID: both halves the same digest of what the document is (a new render of the
         same journal is the same document, so it keeps the id)."""
-        what = "\x1f".join((self.document, str(self.vote), self.uid, self.head, self.notice or ""))
+        parts = [self.document, str(self.vote), self.uid, self.head, self.notice or ""]
+        if self.recordings:  # only then: a protocol without recordings keeps the id it always had
+            parts.append(self.recordings)
+        what = "\x1f".join(parts)
         digest = hashlib.md5(what.encode(), usedforsecurity=False).digest()
         ids: bytes = PDFText(digest, enc="raw").format(DummyDoc())
         return b"\n[" + ids + ids + b"]\n"

@@ -1,5 +1,6 @@
 """The protocol's sections other than the votes: header, registration, agenda, summary of votes,
-speeches, alerts and refused presses, and the closing (journal coordinates and signatures).
+speeches (with their recordings, when the protocol is given any), alerts and refused presses, the
+closing (journal coordinates and signatures) and the annex of the recordings' full SHA-256 sums.
 
 Each function takes the SittingDoc and returns flowables; protocol_export.pdf puts them in order.
 Times are Kyiv's clock, to the second where the protocol records an act (a registration, a vote, a
@@ -9,7 +10,7 @@ speech, an alert).
 from __future__ import annotations
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, KeepTogether, Spacer
+from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer
 
 from chamber.core.effects import Alert
 from chamber.core.values import Role, VoteKind
@@ -17,8 +18,9 @@ from chamber.core.voting import VoteResult
 from chamber.report import ENDED_UK, SPEECH_UK
 from protocol_export import words
 from protocol_export.pdf_page import escape
-from protocol_export.pdf_tables import CENTER, COUNCIL, H1, SMALL, TITLE, facts, grid, para, rich
+from protocol_export.pdf_tables import CENTER, COUNCIL, H1, H2, SMALL, TITLE, facts, grid, para, rich
 from protocol_export.pdf_votes import deputy_index, vote_title
+from protocol_export.recording_list import Listed, by_speech, list_digest
 from protocol_export.source import SittingDoc
 
 ROUNDS_PER_TABLE = 3  # registration rounds side by side in one table (more would squeeze the names)
@@ -172,7 +174,66 @@ def speeches(doc: SittingDoc) -> list[Flowable]:
     header = ["№", "Час", "Промовець", "Вид", "Пит.", "Тривалість", "Завершення"]
     widths = [8 * mm, 30 * mm, 50 * mm, 22 * mm, 12 * mm, 22 * mm, 26 * mm]
     out.append(grid(header, rows, widths, right=[0]))
+    if doc.recordings:
+        out += _speech_recordings(doc)
     return out
+
+
+ANNEX = "Додаток 1. Аудіозаписи виступів"
+
+
+def _hash_groups(digest: str) -> str:
+    """A SHA-256 in groups of eight, as fingerprints are printed: read and compared a group at a time
+    (and a table cell can break it between groups)."""
+    return " ".join(digest[i : i + 8] for i in range(0, len(digest), 8))
+
+
+def _recording_length(rec: Listed) -> str:
+    tenths = rec.duration_ms // 100
+    return f"{words.clock_duration(tenths * 100)},{tenths % 10}" + ("" if rec.complete else " *")
+
+
+def _speech_recordings(doc: SittingDoc) -> list[Flowable]:
+    """The recordings of the speeches above, by the speech's number: file, length, the hash's start."""
+    rows = []
+    for i, parts in enumerate(by_speech(doc.snapshot.speeches, doc.recordings), 1):
+        rows += [[str(i), rec.file, _recording_length(rec), _hash_groups(rec.sha256[:16]) + "…"] for rec in parts]
+    header = ["Виступ №", "Файл запису", "Тривалість", "SHA-256 (початок)"]
+    out: list[Flowable] = [
+        Spacer(1, 3 * mm),
+        para("Аудіозаписи виступів", H2),
+        grid(header, rows, [16 * mm, 94 * mm, 22 * mm, 38 * mm], right=[0]),
+        Spacer(1, 1.5 * mm),
+    ]
+    count = words.plural_count(len(doc.recordings), "файл", "файли", "файлів")
+    notes = [f"Записано {count}; повні контрольні суми SHA-256 і контрольна сума переліку — у додатку 1."]
+    if not all(rec.complete for rec in doc.recordings):
+        notes.append("* Запис неповний: частини звуку не було (збій звукової карти або перезапуск системи).")
+    out += [para(note, SMALL) for note in notes]
+    return out
+
+
+def recordings_annex(doc: SittingDoc) -> list[Flowable]:
+    """Annex 1, on a page of its own after the signatures: every recording's file, size and full
+    SHA-256, and the list's own SHA-256 (recorded in the PDF's metadata too); nothing without
+    recordings."""
+    if not doc.recordings:
+        return []
+    rows = [[str(r.number), r.file, str(r.bytes), _hash_groups(r.sha256)] for r in doc.recordings]
+    return [
+        PageBreak(),
+        para(ANNEX, H1),
+        para(
+            f"До протоколу пленарного засідання № {doc.number} ({doc.uid}). Файли зберігаються разом із "
+            f"протоколом (на сайті ради — у теці files/{doc.uid}/recordings/, з переліком SHA256SUMS); "
+            "файл справжній, якщо його контрольна сума SHA-256 (sha256sum ФАЙЛ) та сама, що тут.",
+            SMALL,
+        ),
+        Spacer(1, 2 * mm),
+        grid(["№", "Файл", "Розмір, байт", "SHA-256"], rows, [9 * mm, 70 * mm, 21 * mm, 70 * mm], right=[0, 2]),
+        Spacer(1, 2 * mm),
+        facts([("Контрольна сума переліку (SHA-256)", _hash_groups(list_digest(doc.recordings)))]),
+    ]
 
 
 def alerts(doc: SittingDoc) -> list[Flowable]:
@@ -212,6 +273,13 @@ def alerts(doc: SittingDoc) -> list[Flowable]:
     return out
 
 
+def _recordings_fact(doc: SittingDoc) -> list[tuple[str, str]]:
+    if not doc.recordings:
+        return []
+    count = words.plural_count(len(doc.recordings), "файл", "файли", "файлів")
+    return [("Аудіозаписи виступів", f"{count}, перелік — у додатку 1; SHA-256 переліку {list_digest(doc.recordings)}")]
+
+
 def closing(doc: SittingDoc) -> list[Flowable]:
     head = next((d for d in doc.roster.deputies if d.role is Role.HEAD), None)
     out: list[Flowable] = [
@@ -229,6 +297,7 @@ def closing(doc: SittingDoc) -> list[Flowable]:
                 ("Голова журналу", doc.head_text),
                 ("Відтворити протокол", f"chamber protocol --sitting {doc.uid} --out protocol.pdf"),
                 ("Перевірити журнал", f"chamber journal verify --sitting {doc.uid} --expect-head {doc.head_text}"),
+                *_recordings_fact(doc),
             ]
         ),
         Spacer(1, 12 * mm),

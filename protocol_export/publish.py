@@ -13,6 +13,7 @@ disk; no page has a script):
     files/<uid>/protocol.pdf          the protocol, signed when [signing] is configured
     files/<uid>/vote-<n>.pdf          each vote's result sheet, signed likewise
     files/<uid>/opendata/...          the open data (protocol_export.opendata) with its manifest.json
+    files/<uid>/recordings/...        the speech recordings the protocol lists, and their SHA256SUMS
     static/css/, static/fonts/        the pages' styles and the vendored Inter font with its licence
 
 How it works: each sitting is read from the journal once and verified (``site_files.load_files``:
@@ -24,6 +25,13 @@ deputies' pages count the sittings published together (``--all`` for the whole r
 in N forked worker processes while this one makes the open data and the pages; they inherit the
 loaded sittings, so only a job's numbers and the bytes back cross between processes, and the bytes
 are the same as made here.
+
+Speech recordings: the protocol lists those of the recordings folder (``--recordings DIR``, else the
+config's ``[recording] directory``; protocol_export.recording_list) and the files are copied beside
+it, each checked against the SHA-256 the protocol gives it first: a file missing or changed is not
+published, and the command says which and exits 1 (the rest of the site is written: the votes must
+go out on the day).  The sitting page's context carries them as ``documents.recordings`` (the page
+lists them once its template does).
 
 Deterministic: the same journal gives the same bytes in every file but the signatures (a signature
 records when it was made; the signed document inside it is the renderer's reproducible bytes).  A
@@ -39,6 +47,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -76,6 +85,8 @@ class Published:
     unchanged: int = 0
     heads: dict[str, str] = field(default_factory=dict)  # uid -> SEQ:HASH the site was made from
     open_sittings: list[str] = field(default_factory=list)
+    recordings: int = 0  # speech recordings published
+    problems: list[str] = field(default_factory=list)  # recordings that could not be published
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -92,6 +103,31 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, 0o644)  # a site is for everyone to read (mkstemp makes 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def copy_if_changed(source: Path, path: Path, sha256: str) -> bool:
+    """``source`` into ``path`` unless it holds a file with that SHA-256 already (a temporary file and a
+    rename, as :func:`write_if_changed`).  True if it copied; ValueError if ``source`` is missing or
+    not the bytes ``sha256`` says."""
+    from protocol_export.recording_files import sha256_of
+
+    if path.is_file() and sha256_of(path) == sha256:
+        return False
+    if not source.is_file():
+        raise ValueError(f"{source}: missing")
+    if sha256_of(source) != sha256:
+        raise ValueError(f"{source}: changed (its SHA-256 is not the one the protocol lists)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -131,10 +167,12 @@ def publish_site(
     convocation_dates: tuple[str, str] | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
+    recordings: str | None = None,
 ) -> Published:
     """Write the static site of sittings ``uids`` into ``out`` (see the module docstring).
 
-    ``jobs`` > 1 makes the PDFs in that many worker processes while the pages are made here.
+    ``jobs`` > 1 makes the PDFs in that many worker processes while the pages are made here;
+    ``recordings``: the folder of the speech recordings (``[recording] directory``), None for none.
     ``SourceError`` when a sitting is unknown or its journal cannot back a document; ``SiteError`` for
     a uid that cannot be a folder name."""
     from protocol_export import site_pages
@@ -151,6 +189,7 @@ def publish_site(
             location=location,
             base_url=base_url,
             convocation_dates=convocation_dates,
+            recordings=recordings,
         )
         for uid in ordered
     ]
@@ -185,10 +224,33 @@ def publish_site(
             for name in opendata:
                 put(f"files/{files.doc.uid}/{site_files.OPENDATA_DIR}/{name}", made[name])
             bar.advance(1)
+            _recordings(files, out, put, result)
             pdfs.collect()
         _pages(sittings, council, deputies, opendata, result, put, bar, pdfs.collect)
     bar.done()
     return result
+
+
+def _recordings(
+    files: site_files.SittingFiles, out: Path, put: Callable[[str, bytes], None], result: Published
+) -> None:
+    """The recordings the protocol lists, copied (each checked first) beside it, and their SHA256SUMS."""
+    folder = f"files/{files.doc.uid}"
+    for name, source, sha256 in files.recording_files():
+        if source is None:
+            put(f"{folder}/{name}", files.sums())
+            result.files += 1
+            continue
+        try:
+            if copy_if_changed(source, out / folder / name, sha256):
+                result.written += 1
+            else:
+                result.unchanged += 1
+        except ValueError as exc:
+            result.problems.append(f"sitting {files.doc.uid}: recording not published: {exc}")
+            continue
+        result.recordings += 1
+        result.files += 1
 
 
 def _pages(
@@ -220,7 +282,8 @@ def _pages(
         page("public_index.html", site_pages.page_path("index", lang), lang, site_pages.index_context(docs, deputies))
         for doc in docs:
             path = site_pages.page_path("sitting", lang, doc.uid)
-            page("public_sitting.html", path, lang, site_pages.sitting_context(doc, documents))
+            with_recordings = {**documents, "recordings": site_pages.recordings_of(doc)}
+            page("public_sitting.html", path, lang, site_pages.sitting_context(doc, with_recordings))
             for vote in doc.snapshot.results:
                 path = site_pages.page_path("vote", lang, doc.uid, vote.number)
                 page("public_vote.html", path, lang, site_pages.vote_context(doc, vote, documents))
@@ -329,6 +392,7 @@ def publish(args: argparse.Namespace) -> int:
             return fail(f"{config.source}: {exc} (--unsigned publishes without signatures)")
     url = args.db or (config.store.url if config is not None else None)
     assert url is not None
+    recordings = args.recordings or (str(config.recording.directory) if config is not None else None)
     out = Path(args.out)
     bar = Progress(1, label="publish", enabled=None if not args.quiet else False)
     try:
@@ -346,8 +410,11 @@ def publish(args: argparse.Namespace) -> int:
                 convocation_dates=args.convocation_dates,
                 progress=bar,
                 jobs=args.jobs,
+                recordings=recordings,
             )
     except SourceError as exc:
+        return fail(str(exc), 1)
+    except ValueError as exc:  # a recordings index that cannot be read
         return fail(str(exc), 1)
     except SigningError as exc:
         return fail(str(exc))
@@ -371,10 +438,14 @@ def publish(args: argparse.Namespace) -> int:
     else:
         why = "--unsigned" if args.unsigned else "no [signing] certificate in the config"
         print(f"  PDFs NOT signed ({why}): the pages say so; chamber keys init makes a demo certificate")
+    if recordings is not None:
+        print(f"  {done.recordings} speech recording(s) from {recordings}, listed in the protocol")
     for uid in done.open_sittings:
         print(f"  note: sitting {uid} is still open: its documents show the journal as it stands now")
     print(f"  open {out / 'index.html'}; upload the folder as it is (every link is relative)")
-    return 0
+    for problem in done.problems:
+        print(f"chamber publish: {problem}", file=sys.stderr)
+    return 1 if done.problems else 0
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_config: str) -> None:
@@ -389,6 +460,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], defaul
     p.add_argument("--sitting", action="append", default=[], help="sitting uid to publish (repeatable)")
     p.add_argument("--all", action="store_true", help="publish every sitting in the store")
     p.add_argument("--out", required=True, help="folder to write the site into (created if missing)")
+    p.add_argument("--recordings", metavar="DIR", help="speech recordings to publish (default: [recording] directory)")
     p.add_argument("--unsigned", action="store_true", help="do not sign the PDFs even with [signing] configured")
     p.add_argument("--base-url", help="open data: where the council publishes decisions (textUrl)")
     p.add_argument(

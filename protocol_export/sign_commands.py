@@ -120,12 +120,16 @@ def sign(args: argparse.Namespace) -> int:
             identity,
             vote=args.vote,
             location=config.council.place or config.council.name,
+            recordings=getattr(args, "recordings", None) or config.recording.directory,
         )
     except SourceError as exc:
         print(f"chamber sign: {exc}", file=sys.stderr)
         return 1
     except SigningError as exc:
         return _err(f"chamber sign: {exc}")
+    except ValueError as exc:  # a recordings index that cannot be read
+        print(f"chamber sign: {exc}", file=sys.stderr)
+        return 1
     except ModuleNotFoundError as exc:
         return _err(f"chamber sign: the PDF renderer is not available: {exc}")
     finally:
@@ -174,7 +178,9 @@ def verify(args: argparse.Namespace) -> int:
         anchors = _trust_anchors(args.trust)
     except (OSError, ValueError) as exc:
         return _err(f"chamber verify: --trust: not a certificate file: {exc}")
-    url = args.db or (_config(args.config).store.url if args.config else None)
+    config = _config(args.config) if args.config else None
+    url = args.db or (config.store.url if config is not None else None)
+    recordings = getattr(args, "recordings", None) or (config.recording.directory if config is not None else None)
     try:
         result = check.check_signatures(data, anchors, require_trust=args.require_trust)
     except check.UnreadablePdf as exc:
@@ -182,7 +188,7 @@ def verify(args: argparse.Namespace) -> int:
     if url is not None and result.signed_document:
         journal = Journal(url, create=False)
         try:
-            check.compare_with_journal(result, journal)
+            check.compare_with_journal(result, journal, recordings=recordings)
         except SQLAlchemyError as exc:
             return _err(f"chamber: the store cannot be read: {type(exc).__name__}: {exc}")
         except ModuleNotFoundError as exc:
@@ -215,6 +221,8 @@ def _print_report(name: str, result: Verification, *, compared: bool) -> None:
             print(f"journal: {line}" if not line.startswith(" ") else line)
     else:
         print("journal: not compared (give --db URL or --config FILE to re-render it from the journal)")
+    for line in result.recordings:
+        print(f"recordings: {line}" if not line.startswith(" ") else line)
     if result.ok:
         print("OK: every signature is intact" + (" and the document is the journal's" if compared else ""))
     else:

@@ -19,14 +19,19 @@ How it works:
   ``/Reason``, which is covered by the signature and shown by every PDF reader's signature panel: a
   reader sees which journal records the signer vouched for without opening the document properties.
   A result sheet's reason names its vote, which is how ``verify`` knows which document to re-render.
+* A protocol lists the speech recordings of the folder it is given (``recordings=``, from ``[recording]
+  directory`` or ``--recordings``) as its annex, and its metadata carries the list
+  (protocol_export.recording_list): signed with the rest, so ``verify`` can tell a recording that
+  changed from a journal that did.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from typing import cast
 
@@ -41,6 +46,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from chamber.journal import Journal
 from protocol_export.keys import Identity, notice_for
+from protocol_export.recording_list import load_listed
 from protocol_export.source import SittingDoc, load_sitting
 
 #: Renders a sitting's protocol (vote None) or a vote's result sheet, with an optional notice line.
@@ -50,6 +56,8 @@ INFO_SITTING = "/ChamberSitting"
 INFO_SEQ_RANGE = "/ChamberSeqRange"
 INFO_HEAD = "/ChamberHead"
 INFO_VOTE = "/ChamberVote"  # optional: a result sheet's vote number, when the renderer writes it
+INFO_RECORDINGS = "/ChamberRecordings"  # optional: SHA-256 of the protocol's recordings list
+INFO_RECORDING_LIST = "/ChamberRecordingList"  # optional: the list (protocol_export.recording_list)
 
 FIELD_PREFIX = "ChamberSignature"
 _VOTE_IN_REASON = re.compile(r"Результати голосування № ([0-9]+)")
@@ -68,6 +76,8 @@ class DocumentRef:
     seq_range: str  # "FIRST-LAST", as the renderer writes it
     head: str  # "SEQ:HASH"
     vote: int | None = None  # a result sheet's vote (from /ChamberVote or the signature's reason)
+    recordings: str = ""  # the recordings list a protocol carries ("" none)
+    recordings_digest: str = ""  # its SHA-256 as the metadata records it
 
     def reason(self) -> str:
         """The signature's /Reason: the document and the journal records it was made from."""
@@ -81,7 +91,7 @@ class DocumentRef:
         match = _VOTE_IN_REASON.search(reason)
         if not match:
             return self
-        return DocumentRef(self.sitting, self.seq_range, self.head, int(match.group(1)))
+        return replace(self, vote=int(match.group(1)))
 
 
 def _text(value: object) -> str | None:
@@ -96,12 +106,20 @@ def info_of(info: generic.DictionaryObject | None) -> DocumentRef | None:
     """The chamber's keys of a document information dictionary; None if it has not all three."""
     if info is None:
         return None
-    values = {key: _text(info.get(key)) for key in (INFO_SITTING, INFO_SEQ_RANGE, INFO_HEAD, INFO_VOTE)}
+    keys = (INFO_SITTING, INFO_SEQ_RANGE, INFO_HEAD, INFO_VOTE, INFO_RECORDINGS, INFO_RECORDING_LIST)
+    values = {key: _text(info.get(key)) for key in keys}
     sitting, seq_range, head = values[INFO_SITTING], values[INFO_SEQ_RANGE], values[INFO_HEAD]
     if not (sitting and seq_range and head):
         return None
     vote = values[INFO_VOTE]
-    return DocumentRef(sitting, seq_range, head, int(vote) if vote and vote.isascii() and vote.isdigit() else None)
+    return DocumentRef(
+        sitting,
+        seq_range,
+        head,
+        int(vote) if vote and vote.isascii() and vote.isdigit() else None,
+        recordings=values[INFO_RECORDING_LIST] or "",
+        recordings_digest=values[INFO_RECORDINGS] or "",
+    )
 
 
 def reader_ref(reader: PdfFileReader) -> DocumentRef | None:
@@ -210,7 +228,7 @@ def render_signed(
             f"the rendered PDF does not record sitting {doc.uid} and head {doc.head_text} in its information "
             f"dictionary (found: {ref})"
         )
-    ref = DocumentRef(ref.sitting, ref.seq_range, ref.head, vote)
+    ref = DocumentRef(ref.sitting, ref.seq_range, ref.head, vote)  # the reason names no recordings
     return sign_pdf(pdf, identity, reason=ref.reason(), location=location)
 
 
@@ -222,8 +240,14 @@ def sign_sitting(
     vote: int | None = None,
     location: str | None = None,
     render: Renderer | None = None,
+    recordings: str | os.PathLike[str] | None = None,
 ) -> bytes:
-    """Read sitting ``uid`` from ``journal`` and return its signed protocol (or vote's result sheet).
+    """Read sitting ``uid`` from ``journal`` and return its signed protocol (or vote's result sheet);
+    a protocol lists the speech recordings in the folder ``recordings`` (``[recording] directory``).
 
-    Raises ``SourceError`` when the journal cannot back a document and :class:`SigningError`."""
-    return render_signed(load_sitting(journal, uid), identity, vote=vote, location=location, render=render)
+    Raises ``SourceError`` when the journal cannot back a document, :class:`SigningError`, and
+    ValueError for a recordings index that cannot be read."""
+    doc = load_sitting(journal, uid)
+    if vote is None and recordings is not None:
+        doc = doc.with_recordings(load_listed(recordings, uid, doc.snapshot.speeches))
+    return render_signed(doc, identity, vote=vote, location=location, render=render)

@@ -10,6 +10,9 @@ One list of names, one way to make each, for both places they are published: the
   renderer's unsigned bytes; the pages say which (``signed``).
 * ``opendata/<name>`` — every file of ``protocol_export.opendata.write_opendata`` with its
   ``manifest.json`` (names in :func:`opendata_names`).
+* ``recordings/<file>`` and ``recordings/SHA256SUMS`` — the speech recordings the protocol lists
+  (given the recordings folder, ``[recording] directory``), copied as they are by ``chamber publish``
+  (:meth:`SittingFiles.recording_files`); not made in memory, so not among :meth:`SittingFiles.names`.
 
 :class:`SittingFiles` makes them from one ``SittingDoc`` (and the item spans the open data needs), so
 a publisher reads and verifies the journal once per sitting.  :class:`FileCache` is the web app's: it
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ log = logging.getLogger("protocol_export.site_files")
 
 PROTOCOL = "protocol.pdf"
 OPENDATA_DIR = "opendata"
+RECORDINGS_DIR = "recordings"
+SUMS = "SHA256SUMS"  # the recordings' sums as sha256sum writes them: `sha256sum -c SHA256SUMS` checks them
 
 #: The content type each kind of file is served with.
 MIME = {".pdf": "application/pdf", ".csv": "text/csv; charset=utf-8", ".json": "application/json"}
@@ -89,6 +95,7 @@ class SittingFiles:
     location: str | None = None  # the signature's /Location (the council's place)
     base_url: str = ""  # open data: where the council publishes its decisions
     convocation_dates: tuple[str, str] | None = None
+    recordings_dir: str | None = None  # where doc.recordings' files are ([recording] directory)
     _opendata: dict[str, bytes] | None = field(default=None, repr=False)
 
     @property
@@ -129,6 +136,21 @@ class SittingFiles:
 
         return render_protocol(self.doc) if vote is None else render_result_sheet(self.doc, vote)
 
+    def recording_files(self) -> list[tuple[str, Path | None, str]]:
+        """The recordings the protocol lists, as (name in the sitting's folder, the file, its listed
+        SHA-256), and ``SHA256SUMS`` last (no file: its bytes are :meth:`sums`)."""
+        if not self.doc.recordings or self.recordings_dir is None:
+            return []
+        from protocol_export.recording_files import sitting_dir
+
+        folder = sitting_dir(self.recordings_dir, self.doc.uid)
+        listed = [(f"{RECORDINGS_DIR}/{r.file}", folder / r.file, r.sha256) for r in self.doc.recordings]
+        return [*listed, (f"{RECORDINGS_DIR}/{SUMS}", None, "")]
+
+    def sums(self) -> bytes:
+        """``SHA256SUMS`` of the listed recordings: «<sha256>  <file>» lines, as sha256sum writes them."""
+        return "".join(f"{r.sha256}  {r.file}\n" for r in self.doc.recordings).encode()
+
     def facts(self) -> Facts:
         from protocol_export.facts import facts_of
 
@@ -156,13 +178,17 @@ def load_files(
     location: str | None = None,
     base_url: str = "",
     convocation_dates: tuple[str, str] | None = None,
+    recordings: str | None = None,
 ) -> SittingFiles:
     """The files of sitting ``uid``: its journal read and verified (``SourceError`` if it cannot back a
-    document)."""
+    document); the protocol lists the speech recordings in the folder ``recordings`` (a ValueError
+    names an index there that cannot be read)."""
+    from protocol_export.recording_list import load_listed
     from protocol_export.source import load_sitting
     from protocol_export.timeline import item_spans
 
     doc = load_sitting(journal, uid)
+    doc = doc.with_recordings(load_listed(recordings, uid, doc.snapshot.speeches))
     return SittingFiles(
         doc,
         item_spans(journal, uid),
@@ -170,6 +196,7 @@ def load_files(
         location=location,
         base_url=base_url,
         convocation_dates=convocation_dates,
+        recordings_dir=recordings,
     )
 
 
@@ -194,14 +221,18 @@ class LoadedSittings:
         identity: Callable[[], Identity | None] = lambda: None,
         location: str | None = None,
         keep: int = 2,
+        recordings: str | None = None,
     ) -> None:
         self.journal, self.identity, self.location, self.keep = journal, identity, location, keep
+        self.recordings = recordings  # [recording] directory: the protocol lists the speeches' recordings
         self.known: OrderedDict[str, SittingFiles] = OrderedDict()
 
     def __call__(self, uid: str, name: str) -> tuple[str, bytes | None]:
         files = self.known.get(uid)
         if files is None or files.doc.head_text != head_of(self.journal, uid):
-            files = load_files(self.journal, uid, identity=self.identity(), location=self.location)
+            files = load_files(
+                self.journal, uid, identity=self.identity(), location=self.location, recordings=self.recordings
+            )
             self.known[uid] = files
             while len(self.known) > self.keep:
                 self.known.popitem(last=False)
@@ -218,8 +249,10 @@ class ProcessMaker:
     itself, so neither the journal nor a key crosses between processes; only names go there and bytes
     come back.  A worker that died is replaced on the next request."""
 
-    def __init__(self, url: str, signing: SigningConfig | None, location: str | None) -> None:
-        self.url, self.signing, self.location = url, signing, location
+    def __init__(
+        self, url: str, signing: SigningConfig | None, location: str | None, recordings: str | None = None
+    ) -> None:
+        self.url, self.signing, self.location, self.recordings = url, signing, location, recordings
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -230,7 +263,8 @@ class ProcessMaker:
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             pool = self._pool
         try:
-            return pool.submit(_worker_make, self.url, self.signing, self.location, uid, name).result()
+            job = pool.submit(_worker_make, self.url, self.signing, self.location, uid, name, self.recordings)
+            return job.result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
@@ -248,14 +282,14 @@ _WORKER: LoadedSittings | None = None  # in a ProcessMaker's worker: its store, 
 
 
 def _worker_make(
-    url: str, signing: SigningConfig | None, location: str | None, uid: str, name: str
+    url: str, signing: SigningConfig | None, location: str | None, uid: str, name: str, recordings: str | None = None
 ) -> tuple[str, bytes | None]:
     global _WORKER
     if _WORKER is None:
         from chamber.journal import Journal
 
         identity = signing_identity(signing)
-        _WORKER = LoadedSittings(Journal(url, create=False), lambda: identity, location)
+        _WORKER = LoadedSittings(Journal(url, create=False), lambda: identity, location, recordings=recordings)
     return _WORKER(uid, name)
 
 
@@ -273,13 +307,16 @@ def signing_identity(signing: SigningConfig | None) -> Identity | None:
         return None
 
 
-def process_maker(journal: Journal, signing: SigningConfig | None, location: str | None) -> ProcessMaker | None:
+def process_maker(
+    journal: Journal, signing: SigningConfig | None, location: str | None, recordings: str | None = None
+) -> ProcessMaker | None:
     """A :class:`ProcessMaker` for ``journal``'s store; None for one another process cannot open (an
-    in-memory SQLite database, a store opened through a custom connection)."""
+    in-memory SQLite database, a store opened through a custom connection).  ``recordings``: the
+    ``[recording] directory`` whose recordings the protocols list (None: none listed)."""
     url = journal.engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return None
-    return ProcessMaker(url.render_as_string(hide_password=False), signing, location)
+    return ProcessMaker(url.render_as_string(hide_password=False), signing, location, recordings)
 
 
 class FileCache:

@@ -203,6 +203,34 @@ def vote_context(doc: SittingDoc, result: VoteResult, documents: JSON | None = N
     return {"sitting": summary_of(doc), "vote": vote, "names": names, "deputies": deputies, "documents": documents}
 
 
+def recordings_of(doc: SittingDoc) -> list[JSON]:
+    """The speech recordings the protocol lists, for the sitting page's ``documents.recordings``:
+    file, speaker, agenda item, the speech's start and the recording's length (the page links
+    ``/public/files/<uid>/recordings/<file>``)."""
+    from protocol_export.recording_list import by_speech
+
+    people = {d.id: d.full_name for d in doc.roster.deputies}
+    out: list[JSON] = []
+    for speech, parts in zip(doc.snapshot.speeches, by_speech(doc.snapshot.speeches, doc.recordings), strict=True):
+        for rec in parts:
+            out.append(
+                {
+                    "number": rec.number,
+                    "file": rec.file,
+                    "speaker": people.get(speech.deputy, "") if speech.deputy is not None else "",
+                    "seat": speech.seat,
+                    "item": speech.item,
+                    "kind": str(speech.kind),
+                    "start_ms": speech.start,
+                    "duration_ms": rec.duration_ms,
+                    "bytes": rec.bytes,
+                    "sha256": rec.sha256,
+                    "complete": rec.complete,
+                }
+            )
+    return sorted(out, key=lambda r: r["number"])
+
+
 class Records:
     """What the deputies' pages read from the sittings ``docs`` (in the order they were held): each vote
     made into its dict once, not once per deputy (450 deputies x 100 votes x a dict of 450 names each

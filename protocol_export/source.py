@@ -18,14 +18,20 @@ does), and keeps what the documents need:
   the legal basis a vote was opened with (``legal_bases``);
 * the journal's own coordinates: the sequence range and the head ``SEQ:HASH`` each document carries.
 
+One thing a SittingDoc may carry that is not the journal's: ``recordings``, the speech recordings a
+protocol lists as its annex (protocol_export.recording_list), read from the recorder's index by
+whoever renders (``with_recordings``); empty unless given, and then the documents are the journal's
+alone.
+
 Nothing here reads a clock or the config file: the same journal gives the same ``SittingDoc``, so the
 documents made from it are reproducible byte for byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from chamber.chain import Head
 from chamber.core import events as ev
@@ -36,6 +42,9 @@ from chamber.core.roster import Roster
 from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
 from chamber.journal import Journal
+
+if TYPE_CHECKING:
+    from protocol_export.recording_list import Listed
 
 
 class SourceError(Exception):
@@ -81,10 +90,15 @@ class SittingDoc:
     registrations: tuple[Registration, ...] = ()
     secret_ballots: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # vote -> deputies, sorted
     legal_bases: Mapping[int, str] = field(default_factory=dict)  # vote -> legal basis, where one was given
+    recordings: tuple[Listed, ...] = ()  # the protocol's annex: not from the journal (module docstring)
 
     @property
     def head_text(self) -> str:
         return f"{self.head.seq}:{self.head.hash}"
+
+    def with_recordings(self, listed: Iterable[Listed]) -> SittingDoc:
+        """The same sitting with ``listed`` as its protocol's recordings annex."""
+        return replace(self, recordings=tuple(listed))
 
     def deputy_name(self, deputy: int | None) -> str:
         for d in self.roster.deputies:

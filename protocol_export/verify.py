@@ -23,6 +23,11 @@ How it works:
    signed head, as ``journal verify --expect-head`` would say), then the text page by page (pypdf),
    quoting the first differing lines.  Records after the head of a closed sitting's document are a
    problem: nothing belongs to a sitting after its close.
+4. A protocol that lists speech recordings carries the list in its metadata (protocol_export.
+   recording_list).  Step 3 renders with that list, so what differs there is the journal's alone; then
+   :func:`compare_with_journal` compares the list with the recordings index now and each listed file
+   with the SHA-256 the protocol gives it (given the recordings folder), and reports what differs as
+   the recordings' problems (``recordings: ...``), apart from the journal's.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import contextlib
 import datetime as dt
 import difflib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -51,8 +57,17 @@ from chamber.chain import Head, SittingCheck, parse_head
 from chamber.journal import Journal
 from protocol_export import signing
 from protocol_export.keys import describe, is_demo, is_self_signed, notice_for
+from protocol_export.recording_files import sitting_dir
+from protocol_export.recording_list import (
+    Listed,
+    RecordingListError,
+    compare_recordings,
+    list_digest,
+    load_listed,
+    parse_list,
+)
 from protocol_export.signing import DocumentRef, Renderer, document_ref
-from protocol_export.source import SourceError, load_sitting
+from protocol_export.source import SittingDoc, SourceError, load_sitting
 
 #: Keys of the catalog and of a page that a signature's own revision may add or change.
 _CATALOG_KEYS = frozenset({"/AcroForm", "/Extensions", "/Version", "/Perms", "/DSS"})
@@ -90,6 +105,7 @@ class Verification:
     signed_document: bytes = b""  # revision 0: the renderer's bytes the chamber signed
     chamber_signer: x509.Certificate | None = None
     journal: list[str] = field(default_factory=list)  # the comparison with the journal, line by line
+    recordings: list[str] = field(default_factory=list)  # the comparison with the recordings
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -385,9 +401,61 @@ def _growth(journal: Journal, ref: DocumentRef) -> tuple[list[int], str]:
     return [r.seq for r in check.records if head.seq is not None and r.seq > head.seq], str(check.head)
 
 
-def compare_with_journal(result: Verification, journal: Journal, render: Renderer | None = None) -> None:
+def _signed_recordings(result: Verification, ref: DocumentRef) -> tuple[Listed, ...] | None:
+    """The recordings list the signed protocol carries; None (a problem added) if it cannot be read."""
+    if not ref.recordings and not ref.recordings_digest:
+        return ()
+    try:
+        listed = parse_list(ref.recordings)
+    except RecordingListError as exc:
+        result.problems.append(f"recordings: the signed protocol's {exc}")
+        return None
+    if list_digest(listed) != ref.recordings_digest:
+        result.problems.append("recordings: the signed protocol's list does not have the SHA-256 its metadata records")
+        return None
+    return listed
+
+
+def compare_recordings_with(
+    result: Verification, doc: SittingDoc, signed: tuple[Listed, ...], directory: str | os.PathLike[str] | None
+) -> None:
+    """The signed protocol's recordings against the index and the files in ``directory`` now."""
+    if directory is None:
+        if signed:
+            result.recordings.append(
+                f"{len(signed)} listed; not compared (give --recordings DIR or a config whose [recording] directory "
+                "holds them)"
+            )
+        return
+    try:
+        now = load_listed(directory, doc.uid, doc.snapshot.speeches)
+    except ValueError as exc:
+        result.problems.append(f"recordings: {exc}")
+        return
+    folder = sitting_dir(directory, doc.uid)
+    problems = compare_recordings(signed, now, folder)
+    if not problems:
+        if signed:
+            result.recordings.append(
+                f"the {len(signed)} listed are the index's and every file in {folder} has the listed SHA-256"
+            )
+        else:
+            result.recordings.append(f"none listed, and none of the protocol's speeches in {folder}")
+        return
+    result.recordings.append(f"the signed list ({len(signed)}) differs from {folder} ({len(now)} in the index):")
+    result.recordings += [f"  {p}" for p in problems]
+    result.problems += [f"recordings: {p}" for p in problems]
+
+
+def compare_with_journal(
+    result: Verification,
+    journal: Journal,
+    render: Renderer | None = None,
+    recordings: str | os.PathLike[str] | None = None,
+) -> None:
     """Re-render the signed document from ``journal`` (as it stood at the document's head) and add
-    what differs to ``result``."""
+    what differs to ``result``; a protocol's recordings are compared with the folder ``recordings``
+    (``[recording] directory``), apart."""
     ref = result.document
     if not result.signed_document or result.chamber_signer is None:
         result.problems.append("journal: no signed rendered document to compare")
@@ -404,7 +472,15 @@ def compare_with_journal(result: Verification, journal: Journal, render: Rendere
     except (SourceError, signing.SigningError) as exc:
         result.problems.append(f"journal: {exc}")
         return
-    fresh = (render or signing.default_renderer)(doc, ref.vote, notice_for(result.chamber_signer))
+    signed = _signed_recordings(result, ref) if ref.vote is None else ()
+    if signed is None:
+        return
+    if ref.vote is None:
+        compare_recordings_with(result, doc, signed, recordings)
+    # rendered with the list the document carries: whatever differs now is the journal's
+    fresh = (render or signing.default_renderer)(
+        doc.with_recordings(signed), ref.vote, notice_for(result.chamber_signer)
+    )
     what = "protocol" if ref.vote is None else f"result sheet of vote {ref.vote}"
     upto = "up to its head" if after else "now"
     if fresh != result.signed_document:

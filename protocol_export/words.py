@@ -57,6 +57,11 @@ def votes(n: int) -> str:
     return f"{n} {plural(n, 'голос', 'голоси', 'голосів')}"
 
 
+def plural_count(n: int, one: str, few: str, many: str) -> str:
+    """«1 файл», «3 файли», «12 файлів»."""
+    return f"{n} {plural(n, one, few, many)}"
+
+
 def deputies(n: int) -> str:
     return f"{n} {plural(n, 'депутат', 'депутати', 'депутатів')}"
 

@@ -5,12 +5,14 @@ journal at ``url`` and the council of config.toml: cards (one at a second seat: 
 registration round and a manual registration, an agenda, a roll-call vote «за основу» (adopted), a
 roll-call vote «в цілому» cancelled with a reason and repeated (re-vote), a press without a card
 (refused), a secret vote (counts only), a rating vote, an open vote, speeches with a time limit, and
-the close of the sitting.  Returns the sitting's uid.  The same calls always give the same records
+the close of the sitting.  Returns the sitting's uid.  ``fake_recordings(directory, doc)`` writes a
+recordings index (and files) for its speeches, as the recorder would.  The same calls always give the same records
 but for the uid and the times' origin: documents compare the same journal to itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from chamber.config import Config, load_config
@@ -19,6 +21,8 @@ from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, SpeechKind, VoteKind, VoteSubject
 from chamber.engine import Outcome
 from protocol_export.engine_feed import fed
+from protocol_export.recording_files import Recording, save_index
+from protocol_export.source import SittingDoc
 
 ROOT = Path(__file__).resolve().parent.parent
 START_MS = 1_764_662_400_000  # 2025-12-02 08:00 UTC: 10:00 in Kyiv
@@ -122,3 +126,52 @@ def journal_sitting(url: str, config: Config | None = None) -> str:
         )
         do(ev.CloseSitting(), 10_000)
         return feed.uid
+
+
+def fake_recordings(directory: Path, doc: SittingDoc, *, extra: bool = True) -> list[Recording]:
+    """A recordings index for ``doc``'s speeches as the recorder writes it (files of made-up bytes, their
+    SHA-256 and sizes): one file a speech, the first in two parts (a restart mid-speech), and with
+    ``extra`` a recording of a speech the sitting's protocol does not print (a later one)."""
+    folder = directory / doc.uid
+    folder.mkdir(parents=True, exist_ok=True)
+    made: list[Recording] = []
+
+    def add(seat: int, start_ms: int, end_ms: int | None, item: str | None, complete: bool = True) -> None:
+        number = len(made) + 1
+        name = f"{number:03d}-{item or 'none'}-seat-{seat}.opus"
+        data = hashlib.sha256(f"{doc.uid}/{number}".encode()).digest() * (40 + number)
+        (folder / name).write_bytes(data)
+        made.append(
+            Recording(
+                number=number,
+                file=name,
+                sha256=hashlib.sha256(data).hexdigest(),
+                bytes=len(data),
+                duration_s=((end_ms or start_ms + 60_000) - start_ms + 500) / 1000,
+                format="opus",
+                samplerate=48000,
+                channels=1,
+                sitting=doc.uid,
+                seat=seat,
+                deputy=None,
+                speaker="",
+                kind="speech",
+                item=item,
+                item_title="",
+                start_ms=start_ms,
+                end_ms=end_ms,
+                recorded_from_ms=start_ms - 500,
+                journal_seq=None,
+                ended_by="",
+                complete=complete,
+            )
+        )
+
+    for i, sp in enumerate(doc.snapshot.speeches):
+        add(sp.seat, sp.start, sp.end, sp.item, complete=i != 0)
+        if i == 0:
+            add(sp.seat, sp.start, sp.end, sp.item)  # the rest of it, after a restart
+    if extra:
+        add(1, doc.snapshot.clock + 60_000, doc.snapshot.clock + 120_000, None)
+    save_index(directory, doc.uid, made)
+    return made

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from export_fixtures import ROOT, START_MS, journal_sitting
+from export_fixtures import ROOT, START_MS, fake_recordings, journal_sitting
 from fixtures import council_450
 from pypdf import PdfReader
 
@@ -30,6 +30,7 @@ from chamber.journal import Journal
 from protocol_export import fonts, pdf_tables, words
 from protocol_export.engine_feed import fed
 from protocol_export.pdf import UnknownVote, render_protocol, render_result_sheet
+from protocol_export.recording_list import list_digest, load_listed, parse_list
 from protocol_export.source import SittingDoc, load_sitting
 
 NOTICE = "Підписано демонстраційним самопідписаним сертифікатом — не має юридичної сили"
@@ -415,3 +416,60 @@ def test_a_sitting_still_open_with_markup_in_its_text(tmp_path: Path) -> None:
     assert "Виступів у системі не зафіксовано." in text and "Сповіщень і відхилених натискань не було." in text
     with pytest.raises(UnknownVote, match="finished votes: none"):
         render_result_sheet(doc, 1)
+
+
+# --- speech recordings --------------------------------------------------------------------------------
+
+
+def test_recordings_are_listed_with_the_speeches_and_in_an_annex(
+    doc: SittingDoc, protocol: bytes, tmp_path: Path
+) -> None:
+    made = fake_recordings(tmp_path, doc)
+    listed = load_listed(tmp_path, doc.uid, doc.snapshot.speeches)
+    assert [r.file for r in listed] == [r.file for r in made[:-1]]  # not the later speech's
+    pdf = render_protocol(doc.with_recordings(listed))
+    assert render_protocol(doc.with_recordings(load_listed(tmp_path, doc.uid, doc.snapshot.speeches))) == pdf
+    assert render_protocol(doc.with_recordings(())) == protocol  # none: the bytes of a protocol without them
+    texts = pages(pdf)
+    text = "\n".join(texts)
+    speeches = flat(text[text.index("4. Виступи") : text.index("5. Сповіщення")])
+    assert "Аудіозаписи виступів" in speeches and "Записано 3 файли" in speeches
+    for rec in made[:-1]:
+        assert rec.file in speeches and f"{rec.sha256[:8]} {rec.sha256[8:16]}…" in speeches
+    assert "* Запис неповний" in speeches
+    annex = flat(texts[-1])  # a page of its own, after the signatures
+    assert "Додаток 1. Аудіозаписи виступів" in annex and "Головуючий" not in annex
+    for rec in made[:-1]:
+        grouped = " ".join(rec.sha256[i : i + 8] for i in range(0, 64, 8))
+        assert f"{rec.file} {rec.bytes} {grouped}" in annex
+    assert made[-1].file not in text
+    digest = list_digest(listed)
+    assert " ".join(digest[i : i + 8] for i in range(0, 64, 8)) in annex
+    meta = PdfReader(io.BytesIO(pdf)).metadata
+    assert meta is not None and meta["/ChamberRecordings"] == digest
+    assert parse_list(meta["/ChamberRecordingList"]) == listed
+    assert "/ChamberRecordings" not in (PdfReader(io.BytesIO(protocol)).metadata or {})
+    # a sheet lists no recordings: the same bytes with them or without
+    assert render_result_sheet(doc.with_recordings(listed), 1) == render_result_sheet(doc, 1)
+
+
+def test_chamber_protocol_lists_the_recordings_of_the_folder_given(
+    journaled: tuple[str, str, Path], doc: SittingDoc, protocol: bytes, tmp_path: Path
+) -> None:
+    url, uid, _ = journaled
+    fake_recordings(tmp_path / "rec", doc)
+    out = tmp_path / "p.pdf"
+    assert (
+        cli.main(["protocol", "--db", url, "--sitting", uid, "--out", str(out), "--recordings", str(tmp_path / "rec")])
+        == 0
+    )
+    assert out.read_bytes() == render_protocol(
+        doc.with_recordings(load_listed(tmp_path / "rec", uid, doc.snapshot.speeches))
+    )
+    assert cli.main(["protocol", "--db", url, "--sitting", uid, "--out", str(out), "--recordings", str(tmp_path)]) == 0
+    assert out.read_bytes() == protocol  # a folder without the sitting's index: none listed
+    (tmp_path / "rec" / uid / "index.json").write_text("{not json", encoding="utf-8")
+    assert (
+        cli.main(["protocol", "--db", url, "--sitting", uid, "--out", str(out), "--recordings", str(tmp_path / "rec")])
+        == 1
+    )

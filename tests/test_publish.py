@@ -14,12 +14,14 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from export_fixtures import ROOT, journal_sitting
+from export_fixtures import ROOT, fake_recordings, journal_sitting
 from flask.testing import FlaskClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pypdf import PdfReader
@@ -351,3 +353,41 @@ def test_an_open_sitting_is_published_as_it_stands_and_says_so(
     page = (out / f"sitting/{uid}/index.html").read_text(encoding="utf-8")
     assert STRINGS["uk"]["sitting_in_progress"] in page and STRINGS["uk"]["documents_so_far"] in page
     assert PdfReader(out / f"files/{uid}/protocol.pdf").pages  # the protocol so far
+
+
+def test_the_recordings_the_protocol_lists_are_published_beside_it(
+    store: tuple[str, str], doc: SittingDoc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, uid = store
+    folder = tmp_path / "rec"
+    made = fake_recordings(folder, doc)
+    listed = made[:-1]  # the last is a later speech's: not in this protocol, not published
+    out = tmp_path / "site"
+    command = ["publish", "--db", url, "--sitting", uid, "--out", str(out), "--config", str(tmp_path / "x")]
+    assert main([*command, "--recordings", str(folder), "--jobs", "1"]) == 0
+    assert f"3 speech recording(s) from {folder}" in capsys.readouterr().out
+    published = out / f"files/{uid}/recordings"
+    assert sorted(p.name for p in published.iterdir()) == sorted([*(r.file for r in listed), "SHA256SUMS"])
+    for rec in listed:
+        assert (published / rec.file).read_bytes() == (folder / uid / rec.file).read_bytes()
+    sums = (published / "SHA256SUMS").read_text()
+    assert sums == "".join(f"{r.sha256}  {r.file}\n" for r in listed)
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=published, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    protocol = PdfReader(out / f"files/{uid}/protocol.pdf")
+    assert "Додаток 1. Аудіозаписи виступів" in protocol.pages[-1].extract_text()
+    with Journal(url, create=False) as journal:
+        files = site_files.load_files(journal, uid, recordings=str(folder))
+    context = site_pages.sitting_context(files.doc, {"recordings": site_pages.recordings_of(files.doc)})
+    assert [r["file"] for r in context["documents"]["recordings"]] == [r.file for r in listed]
+    assert context["documents"]["recordings"][0]["speaker"] == doc.deputy_name(doc.snapshot.speeches[0].deputy)
+
+    # a recording changed after the protocol listed it: not published, said, exit 1; the rest is written
+    shutil.rmtree(published)
+    changed = folder / uid / listed[1].file
+    changed.write_bytes(b"x" + changed.read_bytes()[1:])
+    assert main([*command, "--recordings", str(folder), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"recording not published: {changed}: changed" in err
+    assert not (published / listed[1].file).exists() and (published / listed[0].file).exists()
+    assert (out / f"sitting/{uid}/index.html").exists()

@@ -22,7 +22,7 @@ from typing import Any, cast
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from export_fixtures import journal_sitting
+from export_fixtures import fake_recordings, journal_sitting
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -34,6 +34,8 @@ from chamber.config_sections import SigningConfig
 from chamber.core import events as ev
 from chamber.journal import Journal
 from protocol_export import keys, signing, verify
+from protocol_export.recording_files import list_recordings, save_index
+from protocol_export.recording_list import load_listed
 from protocol_export.source import SittingDoc, load_sitting
 from protocol_export.verify import check_signatures, compare_with_journal
 
@@ -540,3 +542,61 @@ def test_signing_needs_a_configured_key(
     out = tmp_path / "x.pdf"
     assert main(["sign", "--config", str(ROOT / "config.toml"), "--sitting", uid, "--out", str(out)]) == 2
     assert "no certificate configured" in capsys.readouterr().err and not out.exists()
+
+
+# --------------------------------------------------------------------------- speech recordings
+
+
+def test_verify_names_the_recordings_apart_from_the_journal(
+    journaled: tuple[str, str], doc: SittingDoc, demo: keys.Identity, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, uid = journaled
+    folder = tmp_path / "rec"
+    fake_recordings(folder, doc)
+    with Journal(url, create=False) as journal:
+        pdf = signing.sign_sitting(journal, uid, demo, recordings=folder)
+        bare = signing.sign_sitting(journal, uid, demo)  # signed without the recordings
+
+    def check(recordings: Path | None, data: bytes = pdf) -> verify.Verification:
+        result = check_signatures(data)
+        with Journal(url, create=False) as journal:
+            compare_with_journal(result, journal, recordings=recordings)
+        assert result.journal[0].startswith("the signed protocol equals"), result.journal  # the journal's part holds
+        return result
+
+    good = check(folder)
+    assert good.ok, good.problems
+    assert "the 3 listed are the index's and every file" in good.recordings[0]
+    unchecked = check(None)
+    assert unchecked.ok and "3 listed; not compared" in unchecked.recordings[0]
+
+    listed = load_listed(folder, uid, doc.snapshot.speeches)
+    path = folder / uid / listed[1].file
+    data = path.read_bytes()
+    path.write_bytes(b"x" + data[1:])
+    assert check(folder).problems == [
+        f"recordings: {listed[1].file}: changed (its SHA-256 is not the one the protocol lists)"
+    ]
+    path.unlink()
+    assert check(folder).problems == [f"recordings: {listed[1].file}: missing from {folder / uid}"]
+    path.write_bytes(data)
+    index = list_recordings(folder, uid)
+    save_index(folder, uid, [index[0], dataclasses.replace(index[1], duration_s=1.0), *index[3:]])
+    assert check(folder).problems == [
+        f"recordings: {listed[2].file}: listed in the protocol, not in the recordings index",
+        f"recordings: {listed[1].file}: listed differently in the recordings index (duration_ms)",
+    ]
+    save_index(folder, uid, index)
+    assert check(folder, bare).problems == [
+        f"recordings: {rec.file}: in the recordings index, not listed in the protocol" for rec in listed
+    ]
+
+    signed_file = tmp_path / "signed.pdf"
+    signed_file.write_bytes(pdf)
+    assert main(["verify", str(signed_file), "--db", url, "--recordings", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "recordings: the 3 listed are the index's" in out and "journal: the signed protocol equals" in out
+    path.write_bytes(b"x" + data[1:])
+    assert main(["verify", str(signed_file), "--db", url, "--recordings", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"recordings: {listed[1].file}: changed" in out and "journal: the signed protocol equals" in out
