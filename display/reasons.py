@@ -176,7 +176,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 _FIELDS = string.Formatter()
 
-# The web layer's own ``why`` (display.commands, display.app, display.scaleout) is English, for the log;
+# The web layer's own ``why`` (display.commands, display.namespaces, display.scaleout) is English, for the log;
 # where a sentence shows it («Неправильна команда: {why}»), the Ukrainian one gets it in Ukrainian.
 # One pattern per text those modules write (tests/test_web_commands.py sends each and checks that none
 # is left in English); msgspec's own errors (a field of the wrong type) are read too.

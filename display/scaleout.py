@@ -867,7 +867,7 @@ class MirrorPublisher:
     def __init__(self, manager: MirrorManager, server: Any, sockets: Callable[[], dict[str, Any]]) -> None:
         self.manager = manager
         self._server = server
-        self._sockets = sockets  # /console sid -> Identity (display.app.Web.sockets, copied under its lock)
+        self._sockets = sockets  # /console sid -> Identity (display.web.Web.sockets, copied under its lock)
         self._clock = SteadyClock()
         self.alerts = AlertBook()  # unused: alerts live in the controller's publisher
         self.hall = MirrorStream(manager, "/hall", self._emit_local)
