@@ -4,6 +4,8 @@ only the phase table moves the phase, and the core is pure (no I/O imports, no c
 from __future__ import annotations
 
 import ast
+import gzip
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ from types import CodeType
 import msgspec
 import pytest
 from factories import Driver, make_roster, snap, uid
+from fixtures import make_old_journals as old_journals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +28,7 @@ from chamber.core.state import Effects, Handler, SittingState
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Key, Seating, SpeechKind, VoteKind, VoteSubject
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 N = 8
 CHAIR = 100
 SEATS = [0, *range(1, N + 2), CHAIR]  # 0: unknown seat, N+1: a seat with no deputy
@@ -266,6 +270,19 @@ def test_replay_of_a_sealed_secret_vote_matches() -> None:
     assert fresh.results[1].counts == (2, 2, 1)
     assert fresh.results[1].adopted is False
     assert b'"per_name":[]' in snap(fresh)
+
+
+def test_journals_of_the_core_before_issue_10_replay_the_same() -> None:
+    """Journals written by the core before its handlers and deadlines went through the table (commit
+    f5b4e8e; tests/fixtures/make_old_journals.py made them and recorded what their replay gave then):
+    replayed now, every record gives the same effects and snapshot, and the same sittings run live
+    now write the same journals."""
+    data = json.loads(gzip.decompress((FIXTURES / "journals_f5b4e8e.json.gz").read_bytes()))
+    assert data["made_by"] == "f5b4e8e" and len(data["sittings"]) == old_journals.SITTINGS
+    for seed, recorded in enumerate(data["sittings"]):
+        journal = [(payload, at) for payload, at in recorded["journal"]]
+        assert old_journals.replay_digest(journal) == recorded["digest"], f"sitting {seed} replays differently"
+        assert old_journals.sitting(seed) == journal, f"sitting {seed} runs differently live"
 
 
 # --- (c) only the phase table moves the phase --------------------------------------------------------
