@@ -11,16 +11,17 @@ follows, exactly as ``docs/console-register-map.md`` states them (the numbers co
   :meth:`power_cycle`.  A key press is latched at key-down into a FIFO of 16 events with 16-bit
   wrapping sequence numbers; a 17th press without an ACK is dropped, counted in ERR_OVERFLOW and
   raises STATUS.OVERFLOW.
-* The Modbus side reaches it through :meth:`read_registers` / :meth:`write_registers`, which the
-  pymodbus ``action`` callback (:meth:`action`) calls on every access *before* pymodbus serves it:
-  for a read the callback renders the requested registers into pymodbus's live register list, so
+* The Modbus side reaches it through :meth:`read_registers` / :meth:`write_registers`: called by
+  :func:`hardware_sim.slave.answer` in the simulator's loop (the default), or, with pymodbus
+  answering, by the ``action`` callback (:meth:`action`) on every access *before* pymodbus serves
+  it: for a read the callback renders the requested registers into pymodbus's live register list, so
   the reply is whatever the model holds at that instant; for a write it applies the values to the
   model (ACK, LEDs, MODE side effects, TEXT).  Broadcast writes (unit 0) are delivered to
   :meth:`write_registers` by the wire (``hardware_sim.wire``) with ``broadcast=True``.
 * Addresses outside the map answer Modbus exception 02 (illegal data address): function 04 reads
   IR 0 … 69, function 03 reads HR 256 … 287, functions 06/16 write HR 256 … 287.
 * One :class:`threading.Lock` guards everything, so a press from a test thread and a poll served on
-  the pymodbus event loop never see a half-updated console.
+  the simulator's loop (or pymodbus's event loop) never see a half-updated console.
 
 One ambiguity of the datasheet is settled here: when one function-16 write carries both MODE and
 LEDS/PROPOSAL_LEDS (the controller's combined write of HR 257 … 260), MODE's side effect (clearing
