@@ -6,8 +6,8 @@ now) returning effects, which never sets the phase) and the phase that follows w
 accepts the input (``to``; None: the phase stays).  A handler that refuses the input on its merits
 (an unknown seat, no quorum, a bad threshold) returns a ``Rejected`` effect first, and then the phase
 stays, whatever ``to`` says.  An input type missing from a phase's row is refused with the reason
-``not_allowed`` before any handler runs.  ``Sitting.apply`` (chamber.core.sitting) is the one place
-that reads the table and the one place that sets the phase.
+``not_allowed`` before any handler runs.  The machine, ``Sitting`` (chamber.core.sitting), is the
+only code that runs the table and the only code that moves the phase.
 
 Time moves the phase through the same table: a timed vote's end is the input ``VoteTimeUp``
 (VOTE_OPEN -> VOTE_CLOSED) and the speech timers are ``SpeechDue`` (no move), inputs the sitting makes

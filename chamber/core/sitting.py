@@ -4,7 +4,8 @@
 ``apply(event, now)`` looks the input up in the row of the current phase in the phase table
 (chamber.core.phases.TRANSITIONS), refuses it as ``not_allowed`` if it is not there, otherwise runs the
 cell's handler and, when the handler accepted the input, enters the phase the cell names.  ``_enter``
-is the only code that sets ``phase``; the handlers never do.  Nothing here reads a clock, touches a
+is the only code that moves ``phase`` (the state's constructor sets the first, NO_SITTING); the
+handlers never do, and tests/test_properties.py checks it.  Nothing here reads a clock, touches a
 device or a database, or starts a thread: the same inputs at the same times always give the same state
 and effects, which is what makes the journal a complete record and replay a faithful recovery.
 
@@ -33,10 +34,10 @@ from chamber.core.effects import Alert, Effect, Rejected
 from chamber.core.phases import TRANSITIONS, Row
 from chamber.core.snapshot import Snapshot
 from chamber.core.speakers import NEVER
-from chamber.core.state import NONE, Effects, SeatState, SittingState
+from chamber.core.state import NONE, Effects, SittingState
 from chamber.core.values import YES_NO_OPTIONS, Phase
 
-__all__ = ["Effects", "SeatState", "Sitting", "snapshot_bytes"]
+__all__ = ["Sitting", "snapshot_bytes"]
 
 _DEADLINES = frozenset(ev.DEADLINES)
 

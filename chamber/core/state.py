@@ -6,8 +6,8 @@ refusal of an input (``reject``, which also counts it), the check of a text (``b
 quorum, the consoles' mode, the next deadline and the immutable ``snapshot``.  It imports nothing
 from the handlers or the phase table: the handlers (chamber.core.*_handlers, chamber.core.keys) are
 functions of (state, input, now), the table (chamber.core.phases) names them, and the machine
-(chamber.core.sitting.Sitting, a SittingState that applies inputs) is the only code that sets
-``phase``, as the table says.
+(chamber.core.sitting.Sitting, a SittingState that applies inputs) is the only code that moves
+``phase``, as the table says (the constructor here sets the first, NO_SITTING).
 
 The state is mutable and owned by one caller (the engine's thread); readers get ``snapshot()``.
 """
