@@ -14,6 +14,9 @@ simulator's share alone.  Over ``--seconds`` (after a one-second warm-up) it rep
   its own wire clock (its ``/stats``, the figure ``chamber bench bus`` reports under the same name);
 * ``ratio``: the time one poll took on a line, against the wire limit of a poll,
   (8 + 13) x 11 / baud + 2 x t3.5 (what a perfect simulator and an instant master would achieve);
+* ``reply_ms_p50`` / ``p99`` / ``max``: request written to reply read, as the driver saw it: the wire
+  limit of one poll (each request is written as the previous reply is read, so it waits the t3.5
+  after that reply too: 5.5 ms at 115200 baud), plus every delay on both sides;
 * ``sim_cpu_percent``: the simulator processes' CPU time over the window, in percent of one core, and
   ``sim_cpu_us_per_poll``; the same for the driver; ``timeouts``: polls with no reply within 50 ms.
 
@@ -82,6 +85,7 @@ class _Line:
         self.sent_at = 0.0
         self.polls = 0
         self.timeouts = 0
+        self.reply_s: list[float] = []
 
     def send(self, now: float) -> None:
         self.buf = b""
@@ -108,7 +112,9 @@ def drive(paths: dict[str, str], units: dict[str, int], seconds: float) -> dict[
                 line.buf += os.read(fd, 256)
                 if len(line.buf) >= REPLY_BYTES:
                     line.polls += 1
-                    line.send(time.perf_counter())
+                    got = time.perf_counter()
+                    line.reply_s.append(got - line.sent_at)
+                    line.send(got)
             now = time.perf_counter()
             for line in lines.values():
                 if now - line.sent_at > TIMEOUT_S:
@@ -162,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.terminate()
                 proc.wait(10)
     polls = sum(line.polls for line in lines.values())
+    replies = sorted(t for line in lines.values() for t in line.reply_s) or [0.0]
     timed = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
     late = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
     peaks = [a[2] for a in after if a[2] is not None]
@@ -180,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wire_limit_poll_ms": round(limit_ms, 3),
         "ratio": round(per_poll_ms / limit_ms, 3),
         "sim_reply_late_ms": round(late / max(timed, 1), 3),
-        "sim_reply_late_max_ms": round(max(peaks), 3) if peaks else None,
+        "sim_reply_late_max_ms": round(max(peaks), 3) if peaks else None,  # since start, warm-up included
+        "reply_ms_p50": round(replies[len(replies) // 2] * 1000, 3),
+        "reply_ms_p99": round(replies[int(len(replies) * 0.99)] * 1000, 3),
+        "reply_ms_max": round(replies[-1] * 1000, 3),
         "sim_cpu_percent": round(cpu / args.seconds * 100, 1),
         "sim_cpu_us_per_poll": round(cpu / max(polls, 1) * 1e6, 1),
         "driver_cpu_percent": round(own / args.seconds * 100, 1),
