@@ -21,8 +21,8 @@ simulator's share alone.  Over ``--seconds`` (after a one-second warm-up) it rep
   ``sim_cpu_us_per_poll``; the same for the driver; ``timeouts``: polls with no reply within 50 ms.
 
 Run it as ``python -m hardware_sim.loadtest --seats 4096 --lines 32 --baud 115200``.  ``--pymodbus``
-passes the flag on (pymodbus answers for the consoles); an older simulator without that flag works
-without it (its ``/stats`` has no ``late_ms_max``: reported as null).
+and ``--no-realtime`` are passed on to the simulator; an older simulator without those flags works
+without them (its ``/stats`` has no ``late_ms_max``: reported as null).
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes, the lines dealt among them")
     parser.add_argument("--pymodbus", action="store_true", help="let pymodbus answer in the simulator")
+    parser.add_argument("--no-realtime", action="store_true", help="keep the simulator's loop at normal priority")
     args = parser.parse_args(argv)
     if args.lines < 1 or args.sim_procs < 1 or not args.lines <= args.seats <= args.lines * UNITS_PER_LINE:
         print(f"--lines and --sim-procs >= 1; --seats from --lines to --lines x {UNITS_PER_LINE}", file=sys.stderr)
@@ -150,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cmd = [sys.executable, "-m", "hardware_sim", "--config", str(cfg), "--http-port", "0"]
                 cmd += ["--wire-time", "--turnaround-ms", "0", *(a for line_id in group for a in ("--line", line_id))]
                 cmd += ["--pymodbus"] if args.pymodbus else []
+                cmd += ["--no-realtime"] if args.no_realtime else []
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
                 assert proc.stdout is not None
                 procs.append((proc, json.loads(proc.stdout.readline())))
