@@ -11,9 +11,9 @@ latency
   dealt between them as ``bench bus`` does), wire timing on, turnaround 0.  In each, the deputies of
   its seats are hardware_sim's :class:`~hardware_sim.deputies.Deputies`: every press goes through the
   simulated console and its press log keeps the moment the key went down.
-* The controller runs here, as ``chamber run`` starts it: the engine with its SQLite journal, one
-  LineLoop per line on the simulator's ptys, and the web server (display.app) with its publisher
-  thread.
+* The controller runs here, as ``chamber run`` starts it: the engine with its SQLite journal, the
+  I/O loop (``terminals.ioloop``) serving every line on the simulator's ptys, and the web server
+  (display.app) with its publisher thread.
 * A hall page and a secretary's console run in a process of their own (``python -m chamber.bench_web
   hall``): python-socketio's AsyncClient over websocket, keeping the hall state from ``state`` and
   ``patch`` the way display/static/js/live.js does, noting when each seat first shows ``voted``.

@@ -262,6 +262,7 @@ class LineMachine(LineState):
         self._op = self._gen.send(value)
 
     def _advance(self, now: float) -> bytes | None:
+        idles = 0
         while True:
             kind, what, expect = self._op
             if kind == TX:
@@ -286,6 +287,9 @@ class LineMachine(LineState):
                 return frame
             # IDLE
             if now >= what or self.inbox:
+                idles += 1
+                if idles > 1000:  # a defect, never the protocol: fail loudly rather than hang the loop
+                    raise RuntimeError(f"line {self.line_id}: the protocol spins without waiting")
                 self._resume(None)
                 continue
             self._state = _IDLE

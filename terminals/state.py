@@ -152,12 +152,12 @@ class LineState:
             self.writes.append(link)
 
     def fault(self, link: ConsoleLink | None, kind: str) -> None:
-        """Count a failed transaction; the line then falls silent for t3.5 (bytes arriving meanwhile
-        are garbage, dropped and counted) before the next frame."""
+        """Count a failed transaction.  The line is then silent for t3.5 before the next frame, as after
+        any reply or timeout (the machine sets ``next_tx`` when it hands the reply over); bytes arriving
+        meanwhile are garbage, dropped and counted."""
         self.stats.errors[kind] += 1
         if link is not None:
             link.errors[kind] += 1
-        self.next_tx = max(self.next_tx, self.now + self.t35)
 
     def exchange(
         self,

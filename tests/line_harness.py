@@ -179,13 +179,16 @@ class Driver:
                 out.append(struct.unpack_from(">H", frame, 7 + 2 * (register - address))[0])
         return out
 
-    def run(self, seconds: float) -> None:
-        """Drive the machine for ``seconds`` of fake time."""
+    def run(self, seconds: float, max_steps: int = 100_000) -> None:
+        """Drive the machine for ``seconds`` of fake time (a machine that asks to be stepped more than
+        ``max_steps`` times in that span is spinning: an error)."""
         end = self.now + seconds
         m = self.m
+        limit = self.steps + max_steps
         while True:
             frame = m.step(self.now)
             self.steps += 1
+            assert self.steps < limit, f"the machine spins: {max_steps} steps by {self.now:.6f} s"
             self._flush()
             if frame is not None:
                 self.sent.append((self.now, frame))

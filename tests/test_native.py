@@ -102,6 +102,10 @@ def test_key_events_go_to_the_engine_once_with_their_numbers_and_are_acknowledge
     assert drv.presses() == [ev.KeyPressed(seat=4, key=Key.YES, seq=41, boot=0)]  # once, many polls later
     assert link.taken == 41
     assert drv.writes_of(4, HR_ACK) == []  # the engine has not answered: no ACK
+    console.status |= Status.PRESENCE  # a changed reply is decoded again while the press is with the engine
+    drv.run(TICK)
+    assert drv.presses() == [ev.KeyPressed(seat=4, key=Key.YES, seq=41, boot=0)]  # not taken twice
+    assert drv.writes_of(4, HR_ACK) == []  # and not acknowledged before the journal has it
     [(_, fut)] = drv.pending
     fut.set_result(journaled(drv.pending[0][0]))
     drv.run(TICK)
