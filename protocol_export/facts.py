@@ -62,7 +62,9 @@ from protocol_export.timeline import ItemSpan, item_spans
 
 KYIV = ZoneInfo("Europe/Kyiv")
 
-#: The value sets of DESIGN.md and the schemas' descriptions (a test checks the two agree).
+#: The value sets of DESIGN.md and the schemas' descriptions (a test checks the two agree).  A data
+#: format: «Утримався» / «Не голосував» / «Відсутній» of a woman too, where the PDF and the pages say
+#: her words («Утрималася»: protocol_export.pdf_votes ``outcome_word``, display.i18n ``one_*_f``).
 PER_DEPUTY = ("За", "Проти", "Утримався", "Не голосував", "Відсутній")
 PER_MOTION = ("Прийнято", "Не прийнято", "Не голосували", "Не розглядали")
 ADOPTED, NOT_ADOPTED, NOT_VOTED, NOT_CONSIDERED = PER_MOTION

@@ -4,13 +4,20 @@
 subject, kind, legal basis of a secret ballot, the time), the threshold in words with its base and
 the count it required, the counts, the verdict in a box, and who did what:
 
-* roll-call: every deputy of the result with За / Проти / Утримався / Не голосував / Відсутній;
+* roll-call: every deputy of the result with За / Проти / Утримався / Не голосував / Відсутній, a
+  woman's «Утрималася» / «Не голосувала» / «Відсутня» (:func:`outcome_word`);
 * rating: every deputy with the proposal chosen;
 * secret: counts only, and who took part (the deputies whose ballots the journal holds, with no
   choice, since the journal has none: protocol_export.source ``secret_ballots``);
 * open: counts only (the core publishes no names for an open vote);
 * cancelled: the reason, and the counts at the moment of cancellation marked as not counted; a
   re-vote names the vote it repeats, and a repeated vote names its re-vote.
+
+What is said of one deputy is in her or his grammatical gender, as on the web pages, but read from
+the journaled name alone (its patronymic, else a surname only women bear: ``display.state.gender_of``)
+and never from config.toml's ``gender``, which the journal does not carry: the same journal renders
+the same document anywhere.  The open data keeps its fixed value set (protocol_export.facts
+``PER_DEPUTY``: «Утримався» of everyone), being a data format and not a text.
 
 Names are in Ukrainian alphabetical order.  The protocol lists them with their factions in one
 column; a result sheet puts a council of 40-odd names in two halves so that the sheet is one page
@@ -28,6 +35,7 @@ from chamber.core.roster import Deputy
 from chamber.core.values import Outcome, VoteKind
 from chamber.core.voting import VoteResult
 from chamber.report import KIND_UK
+from display.state import gender_of
 from protocol_export import words
 from protocol_export.pdf_page import WIDTH
 from protocol_export.pdf_tables import H2, SMALL, VALUE, counts, facts, grid, para, two_groups, verdict
@@ -35,6 +43,19 @@ from protocol_export.source import SittingDoc
 
 BIG = 10_000.0  # pt: "as tall as it likes" when measuring a table
 NAMES_HEADING = ParagraphStyle("names_heading", parent=H2, keepWithNext=0, spaceBefore=6)
+
+
+#: A woman's words where they differ (the pages' ``one_*_f`` of display.i18n say the same; a test
+#: checks it).
+OUTCOME_F = {Outcome.ABSTAIN: "Утрималася", Outcome.DID_NOT_VOTE: "Не голосувала", Outcome.ABSENT: "Відсутня"}
+
+
+def outcome_word(outcome: Outcome, deputy: Deputy | None) -> str:
+    """What ``deputy`` did, in her or his grammatical gender read from the journaled name (see the
+    module docstring); an unknown deputy gets the plain form."""
+    if deputy is not None and gender_of(deputy.full_name) == "f":
+        return OUTCOME_F.get(outcome, words.OUTCOME_UK[outcome])
+    return words.OUTCOME_UK[outcome]
 
 
 def deputy_index(doc: SittingDoc) -> dict[int, Deputy]:
@@ -146,13 +167,13 @@ def name_rows(doc: SittingDoc, result: VoteResult) -> list[tuple[Deputy | None, 
     rows: list[tuple[Deputy | None, int, str]] = []
     if result.kind is VoteKind.SECRET:
         for deputy in doc.secret_ballots.get(result.number, ()):
-            rows.append((people.get(deputy), deputy, "взяв участь"))
+            rows.append((people.get(deputy), deputy, ""))  # who took part, with no choice: nothing to say
     else:
         for choice in result.per_name:
             if result.kind is VoteKind.RATING and choice.outcome is Outcome.YES and choice.proposal is not None:
                 what = words.proposal_choice(choice.proposal, result.proposals)
             else:
-                what = words.OUTCOME_UK[choice.outcome]
+                what = outcome_word(choice.outcome, people.get(choice.deputy))
             rows.append((people.get(choice.deputy), choice.deputy, what))
     rows.sort(key=lambda row: words.name_key(row[0].full_name if row[0] else f"#{row[1]}"))
     return rows
@@ -183,10 +204,12 @@ def names_table(doc: SittingDoc, result: VoteResult, *, sheet: bool = False, roo
                 [6 * mm, 77 * mm],
             )
         else:
+            # the choice's column takes «Не голосувала» on one line (22.8 mm at the sheet's size); the
+            # names' keeps the longest of a council of 43 (51.5 mm) on one
             table = two_groups(
                 ["№", "Прізвище, ім'я, по батькові", what],
                 [[str(i), _name(d, n), w] for i, (d, n, w) in enumerate(rows, 1)],
-                [6 * mm, 55 * mm, 22 * mm] if result.kind is not VoteKind.RATING else [6 * mm, 50 * mm, 27 * mm],
+                [6 * mm, 53 * mm, 24 * mm] if result.kind is not VoteKind.RATING else [6 * mm, 50 * mm, 27 * mm],
             )
         # a sheet's title says what a named list is; who took part in a secret vote needs saying
         heading = out[1:] if secret else []

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from export_fixtures import ROOT, START_MS, fake_recordings, journal_sitting
 from fixtures import council_450
@@ -25,7 +26,7 @@ from pypdf import PdfReader
 
 from chamber import cli
 from chamber.core import events as ev
-from chamber.core.values import Key, VoteKind
+from chamber.core.values import Key, Outcome, VoteKind
 from chamber.journal import Journal
 from protocol_export import fonts, pdf_tables, words
 from protocol_export.engine_feed import fed
@@ -34,7 +35,15 @@ from protocol_export.recording_list import list_digest, load_listed, parse_list
 from protocol_export.source import SittingDoc, load_sitting
 
 NOTICE = "Підписано демонстраційним самопідписаним сертифікатом — не має юридичної сили"
-OUTCOMES = {"За", "Проти", "Утримався", "Не голосував", "Відсутній"}
+OUTCOMES = {"За", "Проти", "Утримався", "Не голосував", "Відсутній", "Утрималася", "Не голосувала", "Відсутня"}
+HER_WORDS = {"Утримався": "Утрималася", "Не голосував": "Не голосувала", "Відсутній": "Відсутня"}
+
+
+def said(name: str, outcome: Outcome) -> str:
+    """What a document says of ``name``'s choice: a woman's words for a woman's patronymic (every name
+    of these councils has one: Юріївна, Петрівна)."""
+    plain = outcome.label_uk
+    return HER_WORDS.get(plain, plain) if name.split()[-1].endswith("вна") else plain
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +152,7 @@ def test_every_vote_with_verdict_counts_threshold_and_names(doc: SittingDoc, pro
         if result.kind is not VoteKind.RATING:
             assert " ".join(str(c) for c in (*result.counts, result.did_not_vote, result.absent)) in one
         if result.kind is VoteKind.ROLL_CALL:
-            expected = {doc.deputy_name(c.deputy): c.outcome.label_uk for c in result.per_name}
+            expected = {doc.deputy_name(c.deputy): said(doc.deputy_name(c.deputy), c.outcome) for c in result.per_name}
             assert choices_in(section, names) == expected
     first = flat(vote_section(text, 1))
     assert "ПРИЙНЯТО («за» 30 голосів при потрібних 22)" in first
@@ -290,12 +299,52 @@ def test_result_sheets(doc: SittingDoc) -> None:
     sheet = pages(render_result_sheet(doc, 1))[0]
     assert "РЕЗУЛЬТАТИ ПОІМЕННОГО ГОЛОСУВАННЯ" in sheet and "ПРИЙНЯТО («за» 30 голосів при потрібних 22)" in sheet
     names = {d.full_name for d in doc.roster.deputies}
-    expected = {doc.deputy_name(c.deputy): c.outcome.label_uk for c in doc.snapshot.results[0].per_name}
+    first = doc.snapshot.results[0]
+    expected = {doc.deputy_name(c.deputy): said(doc.deputy_name(c.deputy), c.outcome) for c in first.per_name}
     assert choices_in(sheet, names) == expected
     secret = pages(render_result_sheet(doc, 5))[0]
     assert choices_in(secret, names) == {} and "Взяли участь у таємному голосуванні: 37 депутатів" in secret
     with pytest.raises(UnknownVote, match="no finished vote 8"):
         render_result_sheet(doc, 8)
+
+
+def test_a_womans_choice_is_in_her_words_and_the_open_data_keeps_its_values(
+    journaled: tuple[str, str, Path], doc: SittingDoc, protocol: bytes
+) -> None:
+    """Vote 1 of the fixture: a woman and a man abstained, did not vote, were absent.  The protocol and
+    the sheet say «Утрималася» of her and «Утримався» of him; the open data «Утримався» of both."""
+    her_and_his = {
+        "Білоус Катерина Юріївна": "Утрималася",
+        "Демченко Ярослав Іванович": "Утримався",
+        "Гуменюк Софія Андріївна": "Не голосувала",
+        "Харченко Микола Григорович": "Не голосував",
+        "Левченко Ганна Борисівна": "Відсутня",
+        "Осадчук Валентин Романович": "Відсутній",
+    }
+    section = vote_section("\n".join(pages(protocol)), 1)
+    sheet = pages(render_result_sheet(doc, 1))[0]
+    for text in (section, sheet):
+        assert choices_in(text, set(her_and_his)) == her_and_his
+    # the per-name table stays one line a deputy: «Не голосувала» is not wrapped in its cell
+    assert "Гуменюк Софія Андріївна\nНе голосувала" in sheet.replace(" \n", "\n")
+    # the pages' words are the documents' (display.i18n's woman's forms)
+    from display.i18n import STRINGS
+    from protocol_export.pdf_votes import OUTCOME_F, outcome_word
+
+    assert {STRINGS["uk"][f"one_{o.value}_f"] for o in OUTCOME_F} == set(OUTCOME_F.values())
+    # only the journaled name says it: a name without a patronymic is «Утримався» (config.toml's
+    # gender = "f" never reaches the journal)
+    olena = next(d for d in doc.roster.deputies if d.full_name == "Коваленко Олена Петрівна")
+    assert outcome_word(Outcome.ABSTAIN, olena) == "Утрималася"
+    assert outcome_word(Outcome.ABSTAIN, msgspec.structs.replace(olena, full_name="Коваленко Олена")) == "Утримався"
+    url, uid, _ = journaled
+    from protocol_export.site_files import load_files
+
+    with Journal(url, create=False) as journal:
+        opendata = load_files(journal, uid).opendata()
+    csv = opendata["vote.csv"].decode("utf-8")
+    assert not any(word.encode() in data for data in opendata.values() for word in OUTCOME_F.values())
+    assert "Утримався" in csv and "Відсутній" in csv
 
 
 def test_cli(journaled: tuple[str, str, Path], doc: SittingDoc, protocol: bytes, tmp_path: Path) -> None:
@@ -356,7 +405,7 @@ def test_450_names_run_over_pages_with_the_header_on_each(doc_450: SittingDoc) -
     for text in texts:
         assert "Прізвище, ім'я, по батькові" in text and "Фракція" in text and "Голос" in text  # header row
     names = {d.full_name for d in doc_450.roster.deputies}
-    expected = {doc_450.deputy_name(c.deputy): c.outcome.label_uk for c in result.per_name}
+    expected = {doc_450.deputy_name(c.deputy): said(doc_450.deputy_name(c.deputy), c.outcome) for c in result.per_name}
     joined = "\n".join(texts)
     assert choices_in(joined, names) == {n: c for n, c in expected.items() if n in joined}
     unwrapped = flat(joined)
