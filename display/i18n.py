@@ -366,6 +366,11 @@ _UK: dict[str, str] = {
     "signed_note": "з електронним підписом",
     "unsigned_note": "без електронного підпису",
     "documents_so_far": "Засідання триває: документи складено з журналу на цю хвилину.",
+    "speech_recordings": "Аудіозаписи виступів",
+    "recordings_checksums": "контрольні суми SHA-256",
+    "recording_length": "тривалість {t}",
+    "recording_incomplete": "запис неповний",
+    "recording_no_item": "поза порядком денним",
     # --- a woman's forms of the words said of one deputy: ``key + "_f"`` (display.page_filters.word,
     # Live.trFor); English has no gender, so its entries repeat the plain ones
     "one_abstain_f": "Утрималася",
@@ -732,6 +737,11 @@ _EN: dict[str, str] = {
     "signed_note": "electronically signed",
     "unsigned_note": "not electronically signed",
     "documents_so_far": "The sitting is in progress: the documents show the journal as it stands now.",
+    "speech_recordings": "Speech recordings",
+    "recordings_checksums": "SHA-256 checksums",
+    "recording_length": "length {t}",
+    "recording_incomplete": "incomplete recording",
+    "recording_no_item": "outside the agenda",
     # --- a woman's forms (the same words in English)
     "one_abstain_f": "Abstained",
     "one_did_not_vote_f": "Did not vote",

@@ -4,18 +4,23 @@ sittings' files (protocol, result sheets, open data).
 The pages are read from the journal through the public archive (display.archive), never from the
 engine; they show finished votes only.  The files are made from the journal as it stands by
 protocol_export.site_files in a worker process of their own (``Web.files``) and kept while the
-sitting's head stays.
+sitting's head stays.  The speech recordings the protocol lists (``files/<uid>/recordings/...``) are
+served from ``[recording] directory`` as they are, by the names the index lists and nothing else
+(``site_files.recording_source``), and the sitting page lists them as ``chamber publish``'s does.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 
-from flask import Flask, Response, abort, make_response
+from flask import Flask, Response, abort, make_response, send_file
 
+from chamber.core.speakers import SpeechRecord
 from display import state as st
 from display.web import Web, page
-from protocol_export import site_files
+from protocol_export import site_files, site_pages
 
 log = logging.getLogger("display.app")  # the web server's one log name (see display.web)
 
@@ -32,12 +37,52 @@ def register(app: Flask, web: Web) -> None:
         """What the sitting and vote pages say of the documents (the same as ``chamber publish``'s)."""
         return {"signed": web.files.signed, "opendata": site_files.opendata_names()}
 
+    def recordings(uid: str, speeches: Sequence[SpeechRecord]) -> list[st.JSON]:
+        """The sitting page's ``documents.recordings``: what the protocol lists, as the static site's."""
+        from protocol_export.recording_list import load_listed
+
+        if web.files.recordings is None or not site_pages.SAFE_UID.fullmatch(uid):
+            return []
+        try:
+            listed = load_listed(web.files.recordings, uid, speeches)
+        except ValueError as exc:  # an index that cannot be read (or a uid that names no folder)
+            log.error("public pages: sitting %s: the recordings are not listed: %s", uid, exc)
+            return []
+        people = {int(k): str(d["name"]) for k, d in web.chamber.deputies.items()}
+        return site_pages.recording_rows(speeches, listed, people)
+
+    def recording_file(uid: str, name: str) -> Response:
+        """``recordings/<name>``: a recording the protocol lists, or their SHA256SUMS."""
+        snap = web.archive.replayed(uid).snapshot
+        assert snap is not None
+        try:
+            found = site_files.recording_source(web.files.recordings, uid, snap.speeches, name)
+        except site_files.RecordingChanged as exc:  # not the file the protocol vouches for: not served
+            log.error("public files: %s", exc)
+            abort(409)
+        except ValueError as exc:
+            log.error("public files: sitting %s: the recordings cannot be listed: %s", uid, exc)
+            abort(503)
+        if found is None:
+            abort(404)
+        mime = site_files.mime_of(name)
+        if isinstance(found, Path):  # conditional: a player may ask for a range of a long file
+            resp = send_file(found, mimetype=mime, conditional=True, etag=True, max_age=0)
+        else:
+            resp = make_response(found)
+            resp.headers["Content-Type"] = mime
+        resp.headers["Content-Disposition"] = f'inline; filename="{name}"'
+        return resp
+
     @app.get("/public/files/<uid>/<path:name>")
     def public_file(uid: str, name: str) -> Response:
         """A sitting's protocol, result sheets and open data (protocol_export.site_files), rendered
-        from the journal as it stands and kept while its head stays."""
+        from the journal as it stands and kept while its head stays; its speech recordings."""
         if uid not in web.archive.sittings():
             abort(404)
+        folder, _, rest = name.partition("/")
+        if folder == site_files.RECORDINGS_DIR:
+            return recording_file(uid, rest)
         from concurrent.futures.process import BrokenProcessPool
 
         from protocol_export.source import SourceError
@@ -82,7 +127,7 @@ def register(app: Flask, web: Web) -> None:
                 for r in snap.rounds
             ],
             deputies=web.chamber.deputies,
-            documents=documents(),
+            documents={**documents(), "recordings": recordings(uid, snap.speeches)},
         )
 
     @app.get("/public/vote/<uid>/<int:number>")

@@ -113,13 +113,17 @@ class Web:
         self.runner = CommandRunner(engine, config, self.chamber, self.publisher.alerts)
         self.archive = Archive(engine.journal)
         # the sittings' PDFs and open data for /public/files/...: made from the journal in a worker
-        # process (never on the engine's interpreter), kept while the sitting's head stays
+        # process (never on the engine's interpreter), kept while the sitting's head stays; the
+        # protocols list the speech recordings of [recording] directory (as chamber protocol and
+        # publish do, whether or not this controller records now) and the recordings are served
         place = config.council.place or config.council.name
+        recordings = str(config.recording.directory)
         self.files = site_files.FileCache(
             engine.journal,
             identity=lambda: site_files.signing_identity(config.signing),
             location=place,
-            maker=site_files.process_maker(engine.journal, config.signing, place),
+            maker=site_files.process_maker(engine.journal, config.signing, place, recordings),
+            recordings=recordings,
         )
         self.sockets: dict[str, Identity] = {}  # /console connection sid -> who
         self.revoked: set[str] = set()  # session ids logged out (a copied cookie must not live on)

@@ -12,7 +12,9 @@ One list of names, one way to make each, for both places they are published: the
   ``manifest.json`` (names in :func:`opendata_names`).
 * ``recordings/<file>`` and ``recordings/SHA256SUMS`` — the speech recordings the protocol lists
   (given the recordings folder, ``[recording] directory``), copied as they are by ``chamber publish``
-  (:meth:`SittingFiles.recording_files`); not made in memory, so not among :meth:`SittingFiles.names`.
+  (:meth:`SittingFiles.recording_files`) and served from that folder by the web app
+  (:func:`recording_source`: only a file the protocol lists, by its exact name, and only while its
+  bytes are the listed SHA-256); not made in memory, so not among :meth:`SittingFiles.names`.
 
 :class:`SittingFiles` makes them from one ``SittingDoc`` (and the item spans the open data needs), so
 a publisher reads and verifies the journal once per sitting.  :class:`FileCache` is the web app's: it
@@ -33,9 +35,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -44,9 +47,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from chamber.config_sections import SigningConfig
+    from chamber.core.speakers import SpeechRecord
     from chamber.journal import Journal
     from protocol_export.facts import Facts
     from protocol_export.keys import Identity
+    from protocol_export.recording_list import Listed
     from protocol_export.source import SittingDoc
     from protocol_export.timeline import ItemSpan
 
@@ -57,8 +62,18 @@ OPENDATA_DIR = "opendata"
 RECORDINGS_DIR = "recordings"
 SUMS = "SHA256SUMS"  # the recordings' sums as sha256sum writes them: `sha256sum -c SHA256SUMS` checks them
 
-#: The content type each kind of file is served with.
-MIME = {".pdf": "application/pdf", ".csv": "text/csv; charset=utf-8", ".json": "application/json"}
+#: The content type each kind of file is served with (Ogg Opus is audio/ogg: RFC 7845).
+MIME = {
+    ".pdf": "application/pdf",
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".opus": "audio/ogg",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+}
+#: A recording's name as the recorder makes it (``001-2-kovalenko-olena-petrivna.opus``): a plain file
+#: name, never a path, whatever an index says.
+RECORDING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 def sheet_name(vote: int) -> str:
@@ -81,6 +96,8 @@ def opendata_names() -> list[str]:
 
 
 def mime_of(name: str) -> str:
+    if name.rsplit("/", 1)[-1] == SUMS:
+        return "text/plain; charset=utf-8"
     dot = name.rfind(".")
     return MIME.get(name[dot:], "application/octet-stream")
 
@@ -149,7 +166,7 @@ class SittingFiles:
 
     def sums(self) -> bytes:
         """``SHA256SUMS`` of the listed recordings: «<sha256>  <file>» lines, as sha256sum writes them."""
-        return "".join(f"{r.sha256}  {r.file}\n" for r in self.doc.recordings).encode()
+        return sums_of(self.doc.recordings)
 
     def facts(self) -> Facts:
         from protocol_export.facts import facts_of
@@ -168,6 +185,74 @@ class SittingFiles:
             files["manifest.json"] = json_bytes(opendata.manifest(facts, files))
             self._opendata = files
         return self._opendata
+
+
+def sums_of(listed: Iterable[Listed]) -> bytes:
+    """``SHA256SUMS`` of ``listed``: «<sha256>  <file>» lines, as sha256sum writes them."""
+    return "".join(f"{r.sha256}  {r.file}\n" for r in listed).encode()
+
+
+class RecordingChanged(Exception):
+    """A listed recording whose file is not the bytes the protocol lists (or is gone)."""
+
+
+def recording_source(
+    directory: str | None, uid: str, speeches: Sequence[SpeechRecord], name: str
+) -> Path | bytes | None:
+    """What the web app serves as ``/public/files/<uid>/recordings/<name>``: the bytes of ``SHA256SUMS``,
+    the file of a recording the protocol of ``speeches`` lists, or None for any other name (one the
+    index does not list, or lists but is no plain file name: never a path out of the folder).
+
+    The recordings are the ones ``chamber publish`` copies: listed from the index in ``directory`` by
+    the speeches of the journal as it stands (a ValueError names an index that cannot be read).  A
+    listed file that is gone or is not its listed SHA-256 is :class:`RecordingChanged`, as publish
+    refuses to copy it; the hash is worked out once per file as it stands on disk (size, time, inode)."""
+    from protocol_export.recording_files import check_sitting_uid, sitting_dir
+    from protocol_export.recording_list import load_listed
+
+    if directory is None:
+        return None
+    try:
+        check_sitting_uid(uid)
+    except ValueError:
+        return None  # a sitting whose id can name no folder has no recordings
+    listed = load_listed(directory, uid, speeches)
+    if not listed:
+        return None
+    if name == SUMS:
+        return sums_of(listed)
+    rec = next((r for r in listed if r.file == name), None)
+    if rec is None or not RECORDING_NAME.fullmatch(name):
+        return None
+    path = sitting_dir(directory, uid) / rec.file
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise RecordingChanged(f"{path}: listed in the protocol but cannot be read: {exc.strerror}") from exc
+    if st.st_size != rec.bytes or _sha256_of(str(path), st.st_size, st.st_mtime_ns, st.st_ino) != rec.sha256:
+        raise RecordingChanged(f"{path}: changed since the protocol listed it (not its listed SHA-256)")
+    return path
+
+
+_HASHES: OrderedDict[tuple[str, int, int, int], str] = OrderedDict()
+_HASHES_LOCK = threading.Lock()
+
+
+def _sha256_of(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """The SHA-256 of the file as it stood (a file written again has another time or inode)."""
+    from protocol_export.recording_files import sha256_of
+
+    key = (path, size, mtime_ns, inode)
+    with _HASHES_LOCK:
+        if key in _HASHES:
+            _HASHES.move_to_end(key)
+            return _HASHES[key]
+    digest = sha256_of(Path(path))
+    with _HASHES_LOCK:
+        _HASHES[key] = digest
+        while len(_HASHES) > 4096:
+            _HASHES.popitem(last=False)
+    return digest
 
 
 def load_files(
@@ -323,7 +408,9 @@ class FileCache:
     """The web app's files of every sitting, made on demand and kept while the sitting's head stays.
 
     ``maker`` makes a file (default: :class:`LoadedSittings`, in this process; the web app gives a
-    :class:`ProcessMaker`).  ``identity`` is asked once, for what the pages say (signed or not)."""
+    :class:`ProcessMaker`); ``recordings``: the ``[recording] directory`` the default maker's protocols
+    list (a given maker has its own) and the web app serves the listed recordings from.  ``identity`` is
+    asked once, for what the pages say (signed or not)."""
 
     def __init__(
         self,
@@ -333,6 +420,7 @@ class FileCache:
         location: str | None = None,
         keep: int = 24,
         maker: Maker | None = None,
+        recordings: str | None = None,
     ) -> None:
         self._journal = journal
         self._identity_source = identity
@@ -342,7 +430,8 @@ class FileCache:
         self._files: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        self._maker: Maker = maker or LoadedSittings(journal, self.identity, location)
+        self._maker: Maker = maker or LoadedSittings(journal, self.identity, location, recordings=recordings)
+        self.recordings = recordings  # [recording] directory: the protocols list its recordings, served too
 
     def identity(self) -> Identity | None:
         with self._lock:

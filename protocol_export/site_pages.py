@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from jinja2 import Environment
@@ -37,6 +37,10 @@ from display import page_filters
 from display import state as st
 from display.i18n import STRINGS
 from protocol_export.source import SittingDoc
+
+if TYPE_CHECKING:
+    from chamber.core.speakers import SpeechRecord
+    from protocol_export.recording_list import Listed
 
 LANGS = ("uk", "en")  # as display/app.py: Ukrainian first
 LANG_DIR = {"uk": "", "en": "en/"}
@@ -207,11 +211,18 @@ def recordings_of(doc: SittingDoc) -> list[JSON]:
     """The speech recordings the protocol lists, for the sitting page's ``documents.recordings``:
     file, speaker, agenda item, the speech's start and the recording's length (the page links
     ``/public/files/<uid>/recordings/<file>``)."""
+    people = {d.id: d.full_name for d in doc.roster.deputies}
+    return recording_rows(doc.snapshot.speeches, doc.recordings, people)
+
+
+def recording_rows(speeches: Sequence[SpeechRecord], listed: Iterable[Listed], people: Mapping[int, str]) -> list[JSON]:
+    """:func:`recordings_of` from the parts: the speech log, the recordings its protocol lists
+    (protocol_export.recording_list ``load_listed``) and the deputies' names by id; the web app
+    passes its replayed speeches and the config's names, the static site the journal's."""
     from protocol_export.recording_list import by_speech
 
-    people = {d.id: d.full_name for d in doc.roster.deputies}
     out: list[JSON] = []
-    for speech, parts in zip(doc.snapshot.speeches, by_speech(doc.snapshot.speeches, doc.recordings), strict=True):
+    for speech, parts in zip(speeches, by_speech(speeches, listed), strict=True):
         for rec in parts:
             out.append(
                 {

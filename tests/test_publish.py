@@ -37,6 +37,7 @@ from display.i18n import STRINGS
 from protocol_export import keys, site_files, site_pages
 from protocol_export.progress import Progress
 from protocol_export.publish import Published, publish_site
+from protocol_export.recording_files import Recording
 from protocol_export.source import SittingDoc, load_sitting
 
 LINK = re.compile(r'\s(?:href|src)="([^"]*)"')
@@ -223,7 +224,14 @@ def test_the_web_app_serves_the_sites_files(web: FlaskClient, site: tuple[Path, 
         assert served.data == (out / f"files/{uid}/{name}").read_bytes(), name  # the same bytes
         assert served.headers["Content-Type"].split(";")[0] == site_files.mime_of(name).split(";")[0]
     assert web.get(f"/public/files/{uid}/protocol.pdf").headers["Content-Type"] == "application/pdf"
-    for missing in ("vote-99.pdf", "vote-01.pdf", "opendata/nothing.csv", "../j.db", "protocol.PDF"):
+    for missing in (
+        "vote-99.pdf",
+        "vote-01.pdf",
+        "opendata/nothing.csv",
+        "../j.db",
+        "protocol.PDF",
+        "recordings/SHA256SUMS",
+    ):
         assert web.get(f"/public/files/{uid}/{missing}").status_code == 404, missing
     assert web.get("/public/files/no-such-sitting/protocol.pdf").status_code == 404
     sitting = web.get(f"/public/sitting/{uid}?lang=uk").text
@@ -391,3 +399,130 @@ def test_the_recordings_the_protocol_lists_are_published_beside_it(
     assert f"recording not published: {changed}: changed" in err
     assert not (published / listed[1].file).exists() and (published / listed[0].file).exists()
     assert (out / f"sitting/{uid}/index.html").exists()
+
+
+# --- the speech recordings on the pages, in the site and in the web app ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recorded(
+    store: tuple[str, str], doc: SittingDoc, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Recording], Path]:
+    """The fixture sitting's recordings (``fake_recordings``: the last one a later speech's, which this
+    protocol does not list) and its site published with them: (folder, the listed ones, the site)."""
+    url, uid = store
+    folder = tmp_path_factory.mktemp("recordings")
+    made = fake_recordings(folder, doc)
+    out = tmp_path_factory.mktemp("recorded") / "site"
+    with Journal(url, create=False) as journal:
+        done = publish_site(journal, [uid], out, recordings=str(folder))
+    assert done.recordings == len(made) - 1 and not done.problems
+    return folder, made[:-1], out
+
+
+@pytest.fixture(scope="module")
+def recorded_web(store: tuple[str, str], recorded: tuple[Path, list[Recording], Path]) -> Iterator[FlaskClient]:
+    """The web app over the same store, its config's ``[recording] directory`` the recordings' folder."""
+    url, _ = store
+    folder, _, _ = recorded
+    config = load_config(ROOT / "config.toml")
+    recording = config.recording.model_copy(update={"directory": str(folder)})
+    journal = Journal(url)
+    app, _ = create_app(Engine(journal), config.model_copy(update={"recording": recording}))
+    app.config["TESTING"] = True
+    files: site_files.FileCache = app.extensions["chamber"].files
+    try:
+        yield app.test_client()
+    finally:
+        files.close()
+        journal.close()
+
+
+@pytest.mark.parametrize("lang", ["uk", "en"])
+def test_the_sitting_page_lists_the_recordings_in_the_web_app_and_the_site_alike(
+    recorded_web: FlaskClient, recorded: tuple[Path, list[Recording], Path], doc: SittingDoc, lang: str
+) -> None:
+    folder, listed, out = recorded
+    uid = doc.uid
+    t = STRINGS[lang]
+    path = site_pages.page_path("sitting", lang, uid)
+    served = recorded_web.get(f"/public/sitting/{uid}?lang={lang}")
+    assert served.status_code == 200
+    page = served.text
+    assert t["speech_recordings"] in page and f'href="/public/files/{uid}/recordings/SHA256SUMS"' in page
+    hrefs = re.findall(rf'href="/public/files/{uid}/recordings/([^"]+)"', page)
+    assert hrefs == ["SHA256SUMS", *(r.file for r in listed)]  # in the order of their numbers
+    speaker = doc.deputy_name(doc.snapshot.speeches[0].deputy)
+    first = page[page.index(f"recordings/{listed[0].file}") :]
+    assert first.index(speaker) < first.index("</li>")  # the link says who spoke
+    assert page.count(speaker) >= 2 and t["recording_incomplete"] in page  # two parts; the first incomplete
+    assert t["item_label"].replace("{n}", "2") in page
+    # the static site's page is the web app's, its links relative, and every one leads to the file
+    static = (out / path).read_text(encoding="utf-8")
+    assert site_pages.relink(page, path, lang) == static
+    for href in LINK.findall(static):
+        if "/recordings/" in href:
+            target = (out / path).parent / href
+            assert target.resolve().is_file(), href
+            name = target.name
+            source = (out / f"files/{uid}/recordings/SHA256SUMS") if name == "SHA256SUMS" else folder / uid / name
+            assert target.read_bytes() == source.read_bytes(), href
+
+
+def test_the_web_app_serves_the_listed_recordings_and_nothing_else(
+    recorded_web: FlaskClient, recorded: tuple[Path, list[Recording], Path], doc: SittingDoc
+) -> None:
+    folder, listed, out = recorded
+    uid = doc.uid
+    base = f"/public/files/{uid}/recordings"
+    for rec in listed:
+        served = recorded_web.get(f"{base}/{rec.file}")
+        assert served.status_code == 200, rec.file
+        assert (
+            served.data
+            == (folder / uid / rec.file).read_bytes()
+            == (out / f"files/{uid}/recordings/{rec.file}").read_bytes()
+        )
+        assert served.headers["Content-Type"] == "audio/ogg"
+    sums = recorded_web.get(f"{base}/SHA256SUMS")
+    assert sums.status_code == 200 and sums.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert sums.data == (out / f"files/{uid}/recordings/SHA256SUMS").read_bytes()
+    part = recorded_web.get(f"{base}/{listed[0].file}", headers={"Range": "bytes=0-9"})  # a player seeking
+    assert part.status_code == 206 and part.data == (folder / uid / listed[0].file).read_bytes()[:10]
+    # the web app's protocol lists them as the published one does: the same bytes
+    protocol = recorded_web.get(f"/public/files/{uid}/protocol.pdf")
+    assert protocol.data == (out / f"files/{uid}/protocol.pdf").read_bytes()
+    assert "Додаток 1. Аудіозаписи виступів" in PdfReader(io.BytesIO(protocol.data)).pages[-1].extract_text()
+
+    unlisted = sorted({p.name for p in (folder / uid).iterdir()} - {r.file for r in listed})
+    assert "index.json" in unlisted and len(unlisted) == 2  # the index, and the later speech's recording
+    forged = [
+        *unlisted,
+        f"../{site_files.PROTOCOL}",
+        "../../../j.db",
+        f"%2e%2e/{uid}/index.json",
+        f"..%2F{uid}%2Findex.json",
+        f"%2E%2E%2F%2E%2E%2F{site_files.PROTOCOL}",
+        f"./{listed[0].file}",
+        f"/{listed[0].file}",
+        f"{listed[0].file}/",
+        f"{listed[0].file}%00",
+        f"{listed[0].file}.part",
+        listed[0].file.upper(),
+        f"%2F{folder / uid / listed[0].file}".replace("/", "%2F"),
+        "SHA256SUMS/x",
+    ]
+    for name in forged:
+        assert recorded_web.get(f"{base}/{name}").status_code == 404, name
+    assert recorded_web.get(f"/public/files/{uid}/recordings").status_code == 404
+    assert recorded_web.get("/public/files/no-such-sitting/recordings/SHA256SUMS").status_code == 404
+
+    # a listed file changed since the protocol listed it is not served (chamber publish would not copy it)
+    changed = folder / uid / listed[1].file
+    original = changed.read_bytes()
+    try:
+        changed.write_bytes(b"x" + original[1:])
+        assert recorded_web.get(f"{base}/{listed[1].file}").status_code == 409
+    finally:
+        changed.write_bytes(original)
+    assert recorded_web.get(f"{base}/{listed[1].file}").data == original
