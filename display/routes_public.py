@@ -67,7 +67,9 @@ def register(app: Flask, web: Web) -> None:
             abort(404)
         mime = site_files.mime_of(name)
         if isinstance(found, Path):  # conditional: a player may ask for a range of a long file
-            resp = send_file(found, mimetype=mime, conditional=True, etag=True, max_age=0)
+            # absolute: Flask would take a relative path against the app's package, not the working
+            # directory the folder was read from
+            resp = send_file(found.resolve(), mimetype=mime, conditional=True, etag=True, max_age=0)
         else:
             resp = make_response(found)
             resp.headers["Content-Type"] = mime
