@@ -30,8 +30,8 @@ Speech recordings: the protocol lists those of the recordings folder (``--record
 config's ``[recording] directory``; protocol_export.recording_list) and the files are copied beside
 it, each checked against the SHA-256 the protocol gives it first: a file missing or changed is not
 published, and the command says which and exits 1 (the rest of the site is written: the votes must
-go out on the day).  The sitting page's context carries them as ``documents.recordings`` (the page
-lists them once its template does).
+go out on the day).  The sitting page's context carries them as ``documents.recordings``, without
+the files that were not published: the page never links a file the site does not have.
 
 Deterministic: the same journal gives the same bytes in every file but the signatures (a signature
 records when it was made; the signed document inside it is the renderer's reproducible bytes).  A
@@ -87,6 +87,8 @@ class Published:
     open_sittings: list[str] = field(default_factory=list)
     recordings: int = 0  # speech recordings published
     problems: list[str] = field(default_factory=list)  # recordings that could not be published
+    # the files of each sitting's recordings that could not be published (its page leaves them out)
+    unpublished: dict[str, set[str]] = field(default_factory=dict)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -248,6 +250,7 @@ def _recordings(
                 result.unchanged += 1
         except ValueError as exc:
             result.problems.append(f"sitting {files.doc.uid}: recording not published: {exc}")
+            result.unpublished.setdefault(files.doc.uid, set()).add(name.rsplit("/", 1)[-1])
             continue
         result.recordings += 1
         result.files += 1
@@ -282,7 +285,9 @@ def _pages(
         page("public_index.html", site_pages.page_path("index", lang), lang, site_pages.index_context(docs, deputies))
         for doc in docs:
             path = site_pages.page_path("sitting", lang, doc.uid)
-            with_recordings = {**documents, "recordings": site_pages.recordings_of(doc)}
+            left_out = result.unpublished.get(doc.uid, set())
+            rows = [r for r in site_pages.recordings_of(doc) if r["file"] not in left_out]
+            with_recordings = {**documents, "recordings": rows}
             page("public_sitting.html", path, lang, site_pages.sitting_context(doc, with_recordings))
             for vote in doc.snapshot.results:
                 path = site_pages.page_path("vote", lang, doc.uid, vote.number)

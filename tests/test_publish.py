@@ -398,7 +398,9 @@ def test_the_recordings_the_protocol_lists_are_published_beside_it(
     err = capsys.readouterr().err
     assert f"recording not published: {changed}: changed" in err
     assert not (published / listed[1].file).exists() and (published / listed[0].file).exists()
-    assert (out / f"sitting/{uid}/index.html").exists()
+    page = (out / f"sitting/{uid}/index.html").read_text(encoding="utf-8")
+    # the page links the files the site has, and not the one left out (no dead link)
+    assert f"recordings/{listed[0].file}" in page and listed[1].file not in page
 
 
 # --- the speech recordings on the pages, in the site and in the web app ----------------------------------------
