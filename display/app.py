@@ -26,6 +26,7 @@ session's CSRF token.  The names other modules import from here (``create_app``,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
@@ -39,6 +40,9 @@ from display.namespaces import ConsoleNamespace, HallNamespace
 from display.packets import MALFORMED, Packet
 from display.server import WebServer
 from display.web import LANGS, SESSION_HOURS, Identity, Session, Web, current_lang, strings
+
+_socketio_log = logging.getLogger("display.socketio")
+_socketio_log.setLevel(logging.WARNING)
 
 __all__ = [
     "LANGS",
@@ -94,7 +98,10 @@ def create_app(
         async_handlers=False,
         max_http_buffer_size=1024 * 1024,
         serializer=Packet,
-        logger=False,
+        # python-socketio's own warnings only (its info lines are one per packet): an event for a
+        # namespace the client never joined (a /console command without a log-in) is dropped there,
+        # and must leave a line in the log like every other refusal
+        logger=_socketio_log,
         engineio_logger=False,
     )
     store = users or UserStore(engine.journal.engine)

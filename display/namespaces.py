@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 from flask_socketio import ConnectionRefusedError, Namespace
 
-from display import reasons
+from display import command_ids, reasons
 from display import state as st
 from display.auth import same_token
 from display.packets import MALFORMED
@@ -116,8 +116,32 @@ class ConsoleNamespace(_Guarded):
                 return self.refuse(sid, "command", "csrf", "the command's CSRF token is wrong", lang)
         elif not known.csrf_ok:
             return self.refuse(sid, "command", "csrf", "no CSRF token in the connection or the command", lang)
-        result = web.runner.run(data, user=who.name, role=who.role, lang=lang)
+        command_id = None
+        if isinstance(data, dict) and "command_id" in data:
+            command_id, data = data.get("command_id"), {k: v for k, v in data.items() if k != "command_id"}
+            if not command_ids.valid(command_id):
+                why = "a command_id is 1 to 64 letters, digits, '-' or '_'"
+                return self.refuse(sid, "command", "bad_command", why, lang)
+            assert isinstance(command_id, str)
+            earlier = web.seen.claim(who.session_id, command_id)
+            if earlier is not None:
+                return self._replayed(sid, who, command_id, earlier, lang)
+        try:
+            result = web.runner.run(data, user=who.name, role=who.role, lang=lang)
+        except BaseException:
+            if command_id is not None:  # no reply to give a repeat: let it be tried again
+                web.seen.release(who.session_id, command_id)
+            raise
+        if command_id is not None:
+            web.seen.settle(who.session_id, command_id, result.reply)
         if result.forged:
             assert self.socketio is not None
             self.socketio.emit("error", {"event": "command", **result.reply}, namespace=self.namespace, to=sid)
         return result.reply
+
+    def _replayed(self, sid: str, who: Identity, command_id: str, earlier: st.JSON, lang: str) -> st.JSON:
+        """A command whose id this session sent before: not run again (display.command_ids)."""
+        if command_ids.running(earlier):
+            return self.refuse(sid, "command", "replayed", f"command {command_id} is being carried out", lang)
+        log.warning("web: %s sent command %s again: not carried out twice", who.name, command_id)
+        return {**earlier, "replayed": True}

@@ -14,6 +14,9 @@ from display import state as st
 #: failing inside its decoder.
 MALFORMED = "<malformed>"
 
+#: Event names Socket.IO keeps for itself; a client never sends them (the browser's client refuses to).
+RESERVED = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+
 
 class Packet(sio_packet.Packet):  # type: ignore[misc]  # python-socketio has no type hints
     json = st.Utf8Json
@@ -30,4 +33,8 @@ class Packet(sio_packet.Packet):  # type: ignore[misc]  # python-socketio has no
             isinstance(self.data, list) and self.data and isinstance(self.data[0], str)
         ):
             self.data = [MALFORMED, "an event is a JSON array starting with its name"]
+        elif self.packet_type == sio_packet.EVENT and self.data[0] in RESERVED:
+            # the server's own events: a client that sends "connect" would run the connect handler
+            # again (and "disconnect" the disconnect handler) on a live connection
+            self.data = [MALFORMED, f"the event name {self.data[0]!r} is reserved"]
         return count

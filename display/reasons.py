@@ -76,6 +76,7 @@ WEB_REASONS = frozenset(
         "engine_error",
         "timeout",
         "read_only",
+        "replayed",
     }
 )
 
@@ -172,6 +173,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The system did not answer in time; check the state before repeating",
     ),
     "read_only": ("Ця сторінка лише для перегляду", "This page is read-only"),
+    "replayed": (
+        "Цю команду вже надіслано і вона ще виконується: {why}",
+        "This command was sent already and is still being carried out: {why}",
+    ),
 }
 
 _FIELDS = string.Formatter()
@@ -209,7 +214,13 @@ WHY_UK: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^the packet's JSON does not parse: (.*)$", r"JSON пакета не читається (\1)"),
         (r"^an event is a JSON array starting with its name$", "подія — це масив JSON, що починається з її назви"),
         (r"^malformed packet$", "пакет пошкоджено"),
+        (r"^the event name (.*) is reserved$", r"назва події \1 зарезервована"),
         (r"^no event (.*) on (/\w+)$", r"на \2 немає події \1"),
+        (
+            r"^a command_id is 1 to 64 letters, digits, '-' or '_'$",
+            "command_id — це від 1 до 64 літер, цифр, «-» або «_»",
+        ),
+        (r"^command (\S+) is being carried out$", r"команда \1 виконується"),
         (r"^the message queue cannot be reached: (.*)$", r"черга повідомлень (Redis) недоступна (\1)"),
         # msgspec's validation errors: "Expected `int`, got `str` - at `$.duration_s`"
         (

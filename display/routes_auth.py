@@ -93,6 +93,7 @@ def register(app: Flask, socketio: SocketIO, web: Web) -> None:
             with web.lock:
                 web.revoked.add(sid)
                 gone = [s for s, who in web.sockets.items() if who.session_id == sid]
+            web.seen.forget(sid)
             for s in gone:  # its console pages stop too, not only this one
                 socketio.server.disconnect(s, namespace="/console")
             log.info("web: %s logged out", session.get("user"))

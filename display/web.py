@@ -37,6 +37,7 @@ from display import reasons
 from display import state as st
 from display.archive import Archive
 from display.auth import LoginGuard, UserStore
+from display.command_ids import SeenCommands
 from display.commands import CommandRunner
 from display.publisher import Publisher, line_health
 from protocol_export import site_files  # light: the renderer and pyHanko are imported when a file is made
@@ -127,6 +128,7 @@ class Web:
         )
         self.sockets: dict[str, Identity] = {}  # /console connection sid -> who
         self.revoked: set[str] = set()  # session ids logged out (a copied cookie must not live on)
+        self.seen = SeenCommands()  # the command ids each session sent: none is applied twice
         self.lock = threading.Lock()
 
     def identify(self) -> Identity | None:

@@ -82,6 +82,15 @@
       .join("");
   }
 
+  /** A random id for one command: the server applies a command with an id it saw once only
+   *  (display/command_ids.py).  getRandomValues, not randomUUID: the console may be served over plain
+   *  HTTP on the hall's network, where randomUUID does not exist. */
+  function commandId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   /** Send one command; resolves with the reply ({ok} or {ok: false, reason, message}). */
   function send(cmd) {
     return new Promise((resolve) => {
@@ -94,7 +103,7 @@
       }
       pending += 1;
       updateButtons();
-      live.socket.timeout(10000).emit("command", cmd, (err, reply) => {
+      live.socket.timeout(10000).emit("command", { ...cmd, command_id: commandId() }, (err, reply) => {
         pending -= 1;
         if (err) reply = { ok: false, reason: "timeout", message: tr("no_answer") };
         if (!reply || typeof reply !== "object") reply = { ok: false, reason: "bad_reply", message: tr("no_answer") };
