@@ -16,6 +16,21 @@ consoles still hold their latched presses and report them again.  Commands
 are batched alone, seat events together, so a batch cannot change what a
 secret choice's journal form must be halfway through.
 
+A store that stops (a full disk, a lost connection, a server down) stops the
+acknowledgements and nothing else: every batch fails with ``EngineError`` and
+the engine goes on trying with the next one.  The first failure of an outage
+is an ``Alert(kind="store_failed")`` handed to the subscribers (the secretary's
+alert book) and an error in the log; the repeats, one per poll while presses
+are retaken, are only counted (``journal_failures``).  The first append that
+works again raises ``store_restored``.  A failed COMMIT (``CommitInDoubt``)
+may have stored the batch all the same: before its next append the engine
+reads what the journal holds past its last record and applies the batches it
+finds there as they were submitted, so the live sitting never differs from a
+replay of its journal (the presses of such a batch are read again from the
+consoles and journaled as repeats, which count once).  Each append names the
+seq it expects the chain to be at, so a record it has not applied can never be
+built upon.
+
 On start the engine replays the newest sitting's journal and resumes where it
 stopped, an open vote included.  A secret vote found unfinished is annulled
 (its choices were never stored) and the annulment journaled.
@@ -35,12 +50,12 @@ from dataclasses import dataclass
 import msgspec
 
 from chamber.core import events as ev
-from chamber.core.effects import Effect, Rejected, SealSecretTally
+from chamber.core.effects import Alert, Effect, Rejected, SealSecretTally
 from chamber.core.events import decode_input, encode_input
 from chamber.core.phases import Phase
 from chamber.core.sitting import Sitting
 from chamber.core.snapshot import Snapshot
-from chamber.journal import Journal
+from chamber.journal import CommitInDoubt, Journal, JournalConflict
 
 log = logging.getLogger("chamber.engine")
 
@@ -51,6 +66,9 @@ MAX_BATCH = 512
 # (docs/BENCHMARKS.md: 20 ms against 50 ms took 20-30 ms off the web's median and p90, no cost seen on the
 # bus cycle; 10 ms gained little more for twice the builds).
 SNAPSHOT_EVERY_MS = 20
+#: Batches whose COMMIT failed kept to be looked for in the journal; a store failing at every commit
+#: for long keeps only the newest (one that came through and was dropped here is then a JournalConflict).
+MAX_UNSURE = 256
 
 #: An adapter fed every input (in its journal form: a secret choice arrives without its key) with its
 #: effects (in a secret vote ``ChoiceAccepted`` carries option -1: taken, value not shown).
@@ -77,6 +95,16 @@ class Outcome:
 
 class EngineError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Unsure:
+    """A batch whose COMMIT failed: it may be in the journal all the same."""
+
+    uid: str
+    events: list[ev.Input]
+    forms: list[ev.Input]
+    now: int
 
 
 class SteadyClock:
@@ -107,7 +135,10 @@ class Engine:
         self._snapshot_at = 0
         self._dirty = False
         self._snapshot_watchers: list[Callable[[], None]] = []
-        self.journal_failures = 0
+        self.journal_failures = 0  # failed appends since the start
+        self._outage_failures = 0  # failed appends since the last one that worked
+        self._last_seq = 0  # the seq of the sitting's last record applied
+        self._doubt: list[_Unsure] = []  # batches whose COMMIT failed, oldest first
         #: The journal sequence number of the input being handed to the subscribers (None when it is not
         #: journaled, or for the outputs a resumed sitting starts with); read it only from a subscriber.
         self.current_seq: int | None = None
@@ -139,6 +170,7 @@ class Engine:
                 raise EngineError(f"journal of sitting {uid}: record {rec.seq} cannot be decoded: {exc}") from exc
             sitting.apply(event, rec.at_ms)
             self._last_time = max(self._last_time, rec.at_ms)
+            self._last_seq = rec.seq
             count += 1
         self.now()  # a clock behind the journal is offset now, so resumed deadlines fall when they should
         if sitting.phase is Phase.NO_SITTING:
@@ -263,28 +295,50 @@ class Engine:
     def process(self, batch: list[tuple[ev.Input, Future[Outcome]]]) -> None:
         """Journal then apply one batch (runs on the owner thread; tests may call it directly)."""
         now = self.now()
+        try:
+            self._settle_doubt()
+        except Exception as exc:  # the store is still unreachable, or holds what we did not write
+            self._store_failed(exc, batch)
+            return
         sitting = self.sitting
         opening = sitting.phase is Phase.NO_SITTING and isinstance(batch[0][0], ev.OpenSitting)
         if opening:
             self.sitting_uid = f"{time.strftime('%Y%m%d', time.gmtime(now / 1000))}-{uuid.uuid4().hex[:12]}"
+            self._last_seq = 0
         journaled = sitting.phase is not Phase.NO_SITTING or self.sitting_uid is not None
         seqs: list[int | None] = [None] * len(batch)
         # What is journaled is also what the subscribers see: a secret choice's key goes to neither.
         forms = [sitting.journal_form(item[0]) for item in batch]
         if journaled and self.sitting_uid is not None:
+            uid = self.sitting_uid
             try:
                 records = self.journal.append(
-                    self.sitting_uid, [(now, type(f).__name__, encode_input(f)) for f in forms]
+                    uid, [(now, type(f).__name__, encode_input(f)) for f in forms], after_seq=self._last_seq
                 )
             except Exception as exc:  # the store is down or full: act on nothing we could not record
-                self.journal_failures += 1
-                log.error("journal append failed, %d inputs not applied: %s", len(batch), exc)
+                if isinstance(exc, CommitInDoubt):  # maybe stored after all: look before the next append
+                    self._doubt.append(_Unsure(uid, [item[0] for item in batch], forms, now))
+                    del self._doubt[:-MAX_UNSURE]
                 if opening:  # the sitting did not open: what comes next must not go into its journal
                     self.sitting_uid = None
-                for _, fut in batch:
-                    fut.set_exception(EngineError(f"journal write failed: {exc}"))
+                self._store_failed(exc, batch)
                 return
+            self._doubt.clear()
+            self._store_ok()
             seqs = [r.seq for r in records]
+            self._last_seq = records[-1].seq
+        self._apply(batch, seqs, forms, now, opening)
+
+    def _apply(
+        self,
+        batch: list[tuple[ev.Input, Future[Outcome]]],
+        seqs: list[int | None],
+        forms: list[ev.Input],
+        now: int,
+        opening: bool,
+    ) -> None:
+        """Apply a journaled (or unjournaled: no sitting) batch and hand its effects on."""
+        sitting = self.sitting
         sealed: list[ev.Input] = []
         for (event, fut), seq, form in zip(batch, seqs, forms, strict=True):
             effects = sitting.apply(event, now)
@@ -304,11 +358,72 @@ class Engine:
             log.info("sitting %s closed", self.sitting_uid)
             self.sitting = Sitting()
             self.sitting_uid = None
+            self._last_seq = 0
             self._publish(force=True)
         if any(not isinstance(item[0], (*SEAT_EVENTS, ev.Tick)) for item in batch):
             self._publish(force=True)  # commands show at once; presses at the capped rate
         for seal in sealed:
             self.process([(seal, Future())])
+
+    # --- store failures ------------------------------------------------------------------------------
+
+    def _store_failed(self, exc: Exception, batch: list[tuple[ev.Input, Future[Outcome]]]) -> None:
+        """Answer the batch with the error; the first failure of an outage is an alert and an error in the
+        log, the repeats (every poll retakes the latched presses) only counted."""
+        self.journal_failures += 1
+        self._outage_failures += 1
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if self._outage_failures == 1:
+            log.error("journal append failed, %d input(s) not applied or acknowledged: %s", len(batch), why)
+            detail = f"the journal cannot be written: {why}; presses are not acknowledged until it can"
+            self._fan_out(ev.Tick(), (Alert(kind="store_failed", detail=detail),))
+        else:
+            log.debug("journal append failed again (%d in this outage): %s", self._outage_failures, why)
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_exception(EngineError(f"journal write failed: {why}"))
+
+    def _store_ok(self) -> None:
+        if not self._outage_failures:
+            return
+        failed, self._outage_failures = self._outage_failures, 0
+        log.warning("journal writable again after %d failed append(s)", failed)
+        detail = f"the journal is written again after {failed} failed attempt(s); latched presses are taken now"
+        self._fan_out(ev.Tick(), (Alert(kind="store_restored", detail=detail),))
+
+    def _settle_doubt(self) -> None:
+        """After a COMMIT that failed (``CommitInDoubt``) the records may be stored all the same: read what
+        the journal holds past the last record applied, and apply the batches found there as they were
+        submitted (the original inputs, so a secret choice keeps its key), so that the live sitting and a
+        replay of its journal agree.  The Futures of those inputs had failed: their presses are read again
+        and journaled as repeats.  Records that are no batch of ours mean another writer: JournalConflict."""
+        if not self._doubt:
+            return
+        uid = self._doubt[0].uid
+        found = list(self.journal.records(uid, after_seq=self._last_seq))
+        if not found:
+            return
+        i = 0
+        for unsure in list(self._doubt):
+            want = [(unsure.now, type(f).__name__, encode_input(f)) for f in unsure.forms]
+            got = [(r.at_ms, r.type, r.payload) for r in found[i : i + len(want)]]
+            if unsure.uid != uid or got != want:
+                continue
+            log.warning("journal: %d input(s) whose commit failed were stored after all: applied", len(want))
+            opening = self.sitting.phase is Phase.NO_SITTING and isinstance(unsure.events[0], ev.OpenSitting)
+            if opening:
+                self.sitting_uid = uid
+            seqs: list[int | None] = [r.seq for r in found[i : i + len(want)]]
+            self._last_seq = found[i + len(want) - 1].seq
+            i += len(want)
+            self._apply([(e, Future()) for e in unsure.events], seqs, unsure.forms, unsure.now, opening)
+            if i == len(found):
+                self._doubt.clear()
+                return
+        raise JournalConflict(
+            f"sitting {uid}: the journal holds records from seq {found[i].seq} that this engine did not "
+            "write; restart the controller to resume from the journal"
+        )
 
     def _fan_out(self, event: ev.Input, effects: Iterable[Effect]) -> None:
         effects = tuple(effects)

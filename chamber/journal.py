@@ -25,6 +25,14 @@ How it works
   committed durably.  For SQLite every connection runs ``journal_mode=WAL`` with ``synchronous=FULL``
   (the WAL is fsynced on every commit); for PostgreSQL the session sets ``synchronous_commit=on`` (the
   commit waits for the WAL flush; the server itself must run with ``fsync=on``).
+* What a failure means: an error before the COMMIT rolled the transaction back; an error of the COMMIT
+  itself is :class:`CommitInDoubt` (a connection lost while the server committed, a flush that failed):
+  the records may be stored or not, and the writer must look (``Engine`` does).  ``append(...,
+  after_seq=n)`` refuses (:class:`JournalConflict`, nothing written) unless the chain is at seq ``n``,
+  so a writer never builds on records it has not seen.  After any failure the cached head is dropped
+  and read again.  SQLite reports a full disk (and a database at its ``max_page_count``) as
+  SQLITE_FULL; PostgreSQL's connection is replaced by the pool at the next append once the server is
+  reachable again: nothing in the store needs a restart.
 * Group commit: ``append`` takes a batch of entries and writes them in ONE transaction, so the engine can
   collect the presses that arrived during one fsync and pay for a single fsync for all of them.
 * The chain head of each sitting (last seq and hash) is cached in memory after the first read, so the hot
@@ -57,6 +65,7 @@ carry it — which ``check(sitting, expect_head)`` (``journal verify --expect-he
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -104,6 +113,7 @@ from chamber.chain import (
 
 __all__ = [
     "GENESIS_HASH",
+    "CommitInDoubt",
     "Head",
     "Journal",
     "JournalConflict",
@@ -167,6 +177,11 @@ class StoreUnavailable(RuntimeError):
 
 class JournalConflict(RuntimeError):
     """The chain head in the database moved under us: another process appended to the same sitting."""
+
+
+class CommitInDoubt(RuntimeError):
+    """The COMMIT of an append failed (a connection lost during it, a flush that failed): the records
+    may be stored or not.  The writer must read the journal before it goes on (``Engine`` does)."""
 
 
 @dataclass(slots=True)
@@ -284,8 +299,14 @@ class Journal:
             return _Head(0, GENESIS_HASH, stored=True)
         return _Head(0, GENESIS_HASH, stored=False)
 
-    def append(self, sitting: str, entries: Sequence[tuple[int, str, bytes]]) -> list[JournalRecord]:
-        """Append ``(at_ms, type, payload)`` entries to ``sitting`` in one durable transaction."""
+    def append(
+        self, sitting: str, entries: Sequence[tuple[int, str, bytes]], *, after_seq: int | None = None
+    ) -> list[JournalRecord]:
+        """Append ``(at_ms, type, payload)`` entries to ``sitting`` in one durable transaction.
+
+        ``after_seq``: the seq the caller last saw stored; a chain head elsewhere is a
+        :class:`JournalConflict` and nothing is written (a commit that failed yet came through, or another
+        writer).  A failure of the COMMIT itself is :class:`CommitInDoubt`: the records may be stored."""
         _check_text("sitting", sitting)
         if not entries:
             return []
@@ -299,56 +320,79 @@ class Journal:
             checked.append((at_ms, type_, bytes(payload)))
 
         try:
-            with self._engine.begin() as conn:
-                head = self._heads.get(sitting)
-                if head is None:
-                    head = self._load_head(conn, sitting)
-                records: list[JournalRecord] = []
-                seq, prev = head.seq, head.hash
-                for at_ms, type_, payload in checked:
-                    seq += 1
-                    h = record_hash(prev, sitting, seq, at_ms, type_, payload)
-                    records.append(JournalRecord(sitting, seq, at_ms, type_, payload, prev, h))
-                    prev = h
-                last = records[-1]
-                if not head.stored:
-                    next_ord = conn.execute(select(func.coalesce(func.max(sittings_table.c.ord), 0) + 1)).scalar_one()
-                    conn.execute(
-                        sittings_table.insert().values(uid=sitting, ord=int(next_ord), created_at_ms=records[0].at_ms)
-                    )
-                conn.execute(
-                    journal_table.insert(),
-                    [
-                        {
-                            "sitting": r.sitting,
-                            "seq": r.seq,
-                            "at_ms": r.at_ms,
-                            "type": r.type,
-                            "payload": r.payload,
-                            "prev_hash": r.prev_hash,
-                            "hash": r.hash,
-                        }
-                        for r in records
-                    ],
-                )
-                if head.stored:
-                    moved = conn.execute(
-                        chain_head_table.update()
-                        .where(chain_head_table.c.sitting == sitting, chain_head_table.c.seq == head.seq)
-                        .values(seq=last.seq, hash=last.hash)
-                    ).rowcount
-                    if moved != 1:
-                        raise JournalConflict(
-                            f"the chain head of sitting {sitting!r} is no longer at seq {head.seq}: "
-                            "another writer appended to it"
-                        )
-                else:
-                    conn.execute(chain_head_table.insert().values(sitting=sitting, seq=last.seq, hash=last.hash))
+            with self._engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    records = self._write(conn, sitting, checked, after_seq)
+                except BaseException:
+                    with contextlib.suppress(Exception):  # a connection that is gone cannot roll back
+                        transaction.rollback()
+                    raise
+                try:
+                    transaction.commit()
+                except Exception as exc:
+                    # A lost connection, or a disk that fails at the flush: the server (or the file) may
+                    # hold the records or not; whoever appends next must look.
+                    raise CommitInDoubt(f"commit failed, the records may be stored: {exc}") from exc
         except BaseException:
-            # The transaction was rolled back; re-read the head next time instead of trusting the cache.
+            # The transaction was rolled back (or is in doubt); re-read the head next time instead of
+            # trusting the cache.
             self._heads.pop(sitting, None)
             raise
+        last = records[-1]
         self._heads[sitting] = _Head(last.seq, last.hash, stored=True)
+        return records
+
+    def _write(
+        self, conn: Connection, sitting: str, checked: list[tuple[int, str, bytes]], after_seq: int | None
+    ) -> list[JournalRecord]:
+        head = self._heads.get(sitting)
+        if head is None:
+            head = self._load_head(conn, sitting)
+        if after_seq is not None and head.seq != after_seq:
+            raise JournalConflict(
+                f"the chain head of sitting {sitting!r} is at seq {head.seq}, not at {after_seq} as the writer "
+                "expected: a commit reported failed came through, or another writer appended"
+            )
+        records: list[JournalRecord] = []
+        seq, prev = head.seq, head.hash
+        for at_ms, type_, payload in checked:
+            seq += 1
+            h = record_hash(prev, sitting, seq, at_ms, type_, payload)
+            records.append(JournalRecord(sitting, seq, at_ms, type_, payload, prev, h))
+            prev = h
+        last = records[-1]
+        if not head.stored:
+            next_ord = conn.execute(select(func.coalesce(func.max(sittings_table.c.ord), 0) + 1)).scalar_one()
+            conn.execute(sittings_table.insert().values(uid=sitting, ord=int(next_ord), created_at_ms=records[0].at_ms))
+        conn.execute(
+            journal_table.insert(),
+            [
+                {
+                    "sitting": r.sitting,
+                    "seq": r.seq,
+                    "at_ms": r.at_ms,
+                    "type": r.type,
+                    "payload": r.payload,
+                    "prev_hash": r.prev_hash,
+                    "hash": r.hash,
+                }
+                for r in records
+            ],
+        )
+        if head.stored:
+            moved = conn.execute(
+                chain_head_table.update()
+                .where(chain_head_table.c.sitting == sitting, chain_head_table.c.seq == head.seq)
+                .values(seq=last.seq, hash=last.hash)
+            ).rowcount
+            if moved != 1:
+                raise JournalConflict(
+                    f"the chain head of sitting {sitting!r} is no longer at seq {head.seq}: "
+                    "another writer appended to it"
+                )
+        else:
+            conn.execute(chain_head_table.insert().values(sitting=sitting, seq=last.seq, hash=last.hash))
         return records
 
     # -- reading -------------------------------------------------------------------------------------

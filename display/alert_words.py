@@ -1,6 +1,7 @@
 """An alert's detail in words for the secretary: Ukrainian and English, from the core's English detail.
 
-The core files an alert (``chamber.core.effects.Alert``) with a stable ``kind`` and a ``detail`` written
+The core files an alert (``chamber.core.effects.Alert``; the engine files ``store_failed`` and
+``store_restored`` itself, as the store stops and comes back) with a stable ``kind`` and a ``detail`` written
 in English for the log («card of deputy 7 inserted at seat 12 while active at 3»).  The console shows
 the secretary a sentence in the page's language, so :func:`words` reads the numbers and names out of
 the detail with one pattern per kind and puts them into a Ukrainian and an English sentence.  The
@@ -85,6 +86,25 @@ def _internal_error(m: re.Match[str]) -> Words:
     return f"Внутрішня помилка на спливанні строку: {error}", f"Internal error at a deadline: {error}"
 
 
+def _store_failed(m: re.Match[str]) -> Words:
+    # the database's own error text stays as it is, inside a sentence in the language
+    return (
+        f"Журнал засідання не вдається записати ({m.group(1)}). Натискання пультів не підтверджуються, "
+        "пульти їх зберігають; вони будуть враховані, щойно сховище запрацює. Перевірте базу даних і диск",
+        f"The sitting's journal cannot be written ({m.group(1)}). Presses are not acknowledged; the consoles "
+        "keep them and they count as soon as the store works again. Check the database and the disk",
+    )
+
+
+def _store_restored(m: re.Match[str]) -> Words:
+    return (
+        f"Журнал засідання знову записується (невдалих спроб: {m.group(1)}); збережені пультами натискання "
+        "враховуються",
+        f"The sitting's journal is written again ({m.group(1)} failed attempts); the presses the consoles "
+        "kept are taken now",
+    )
+
+
 #: kind -> (the core's detail, the sentences made of it)
 PATTERNS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], Words]]] = {
     "unknown_card": (re.compile(rf"unknown card (\S+) at seat {_N}"), _unknown_card),
@@ -100,6 +120,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], Words]]] = 
     ),
     "event_conflict": (re.compile(rf"seat {_N}: console event {_N} \(boot {_N}\) came again"), _event_conflict),
     "secret_without_basis": (re.compile(r"secret ballot opened without a legal basis"), _secret_without_basis),
+    "store_failed": (re.compile(r"the journal cannot be written: (.*?); presses are not", re.DOTALL), _store_failed),
+    "store_restored": (re.compile(rf"the journal is written again after {_N} failed"), _store_restored),
     "internal_error": (
         re.compile(r"internal error (?:handling (\w+)|at a deadline): (.*)", re.DOTALL),
         _internal_error,
@@ -116,6 +138,8 @@ KINDS: dict[str, Words] = {
     "event_conflict": ("Конфлікт нумерації подій пульта", "Console event numbering conflict"),
     "secret_without_basis": ("Таємне голосування без правової підстави", "Secret ballot without a legal basis"),
     "internal_error": ("Внутрішня помилка", "Internal error"),
+    "store_failed": ("Журнал засідання не записується", "The sitting's journal cannot be written"),
+    "store_restored": ("Журнал засідання знову записується", "The sitting's journal is written again"),
 }
 
 
