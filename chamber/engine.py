@@ -135,6 +135,7 @@ class Engine:
         self._snapshot_at = 0
         self._dirty = False
         self._snapshot_watchers: list[Callable[[], None]] = []
+        self._append_watchers: list[Callable[[float, int], None]] = []
         self.journal_failures = 0  # failed appends since the start
         self._outage_failures = 0  # failed appends since the last one that worked
         self._last_seq = 0  # the seq of the sitting's last record applied
@@ -209,6 +210,15 @@ class Engine:
         """``fn()`` runs on the engine thread each time a new snapshot is published: it must only signal
         (set a ``threading.Event``), the reader then calls ``snapshot()`` on its own thread."""
         self._snapshot_watchers.append(fn)
+
+    def watch_appends(self, fn: Callable[[float, int], None]) -> None:
+        """``fn(seconds, records)`` runs on the engine thread after each journal append that succeeded (its
+        duration, durable write included): it must only record (the metrics' histogram)."""
+        self._append_watchers.append(fn)
+
+    def queue_depth(self) -> int:
+        """Inputs submitted and not yet taken by the engine's thread (any thread; approximate)."""
+        return self._queue.qsize()
 
     def time_ms(self) -> int:
         """The engine's clock now (ms), as the next input would be stamped; any thread may read it, it
@@ -311,6 +321,7 @@ class Engine:
         forms = [sitting.journal_form(item[0]) for item in batch]
         if journaled and self.sitting_uid is not None:
             uid = self.sitting_uid
+            started = time.perf_counter()
             try:
                 records = self.journal.append(
                     uid, [(now, type(f).__name__, encode_input(f)) for f in forms], after_seq=self._last_seq
@@ -323,6 +334,12 @@ class Engine:
                     self.sitting_uid = None
                 self._store_failed(exc, batch)
                 return
+            took = time.perf_counter() - started
+            for watch in self._append_watchers:
+                try:
+                    watch(took, len(records))
+                except Exception:  # a broken watcher must not undo an append that succeeded
+                    log.exception("append watcher %r failed", watch)
             self._doubt.clear()
             self._store_ok()
             seqs = [r.seq for r in records]
