@@ -229,6 +229,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from protocol_export.bench_export import run_from_cli as run_export
 
         return run_export(args)
+    if args.what == "recovery":  # SIGKILL the controller mid-sitting and compare (chamber/bench_recovery.py)
+        from chamber.bench_recovery import run_from_cli as run_recovery
+
+        return run_recovery(args)
     if args.what in ("latency", "fanout"):  # the web's figures (chamber/bench_web.py)
         from chamber.bench_web import run_from_cli
 
@@ -324,7 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chamber.systemd import supervised
 
     try:
-        with supervised():  # under systemd: READY=1, the watchdog on the controller's health, STOPPING=1
+        with supervised() as on_started:  # under systemd: READY=1, the watchdog on its health, STOPPING=1
             return run(
                 config,
                 simulate=args.simulate or args.demo,
@@ -335,6 +339,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 web_port=args.web_port,
                 autopilot=args.autopilot or args.demo,
                 demo_login=login,
+                metrics_host=args.metrics_host,
+                metrics_port=args.metrics_port,
+                on_started=on_started,
             )
     except EngineError as exc:  # e.g. a journal that fails verification: nothing is resumed from it
         print(f"chamber run: {exc}", file=sys.stderr)
@@ -603,10 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks printing JSON")
     p.add_argument(
         "what",
-        choices=["core", "bus", "latency", "fanout", "export"],
+        choices=["core", "bus", "latency", "fanout", "export", "recovery"],
         help="core: engine and journal; bus: controller vs simulated lines; latency: a press to the hall screen; "
         "fanout: one controller's patches to many hall screens through Redis and web processes; "
-        "export: the signed protocol and the open data of a sitting of --votes roll-call votes on --seats seats",
+        "export: the signed protocol and the open data of a sitting of --votes roll-call votes on --seats seats; "
+        "recovery: the controller killed with SIGKILL --crashes times mid-sitting, compared with a run without",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--seats", type=int, default=450)
@@ -623,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="bus, latency: simulator processes, the lines dealt among them (default 2)",
     )
     p.add_argument("--no-engine", action="store_true", help="skip the end-to-end engine figure")
+    p.add_argument("--crashes", type=int, default=10, help="recovery: SIGKILLs of the controller (default 10)")
+    p.add_argument("--seed", type=int, default=1, help="recovery: the script's and the crash points' seed")
     p.add_argument("--clients", type=int, default=1000, help="fanout: hall pages (Socket.IO clients)")
     p.add_argument("--webs", type=int, default=2, help="fanout: web processes (chamber web)")
     p.add_argument("--client-procs", type=int, default=4, help="fanout: processes the clients are dealt among")
@@ -656,6 +666,15 @@ def build_parser() -> argparse.ArgumentParser:
     # also here, where a unit file's ExecStart puts it (the global option must come before "run")
     p.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help="as chamber --log-format")
     p.add_argument("--web-port", type=_port, default=None, help="web port instead of [web] port (0: a free one)")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="serve Prometheus metrics on this port (0: a free one), on a listener of their own (docs/operations.md)",
+    )
+    p.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address of the metrics listener (default 127.0.0.1: this machine)"
+    )
     p.add_argument(
         "--autopilot", action="store_true", help="with --simulate: simulated deputies insert cards, register and vote"
     )
@@ -748,8 +767,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _global_log_format_to_web(argv: list[str]) -> list[str]:
+    """``chamber --log-format json web ...`` as ``chamber web --log-format json ...``: the web process parses
+    its own options (display/web_main.py), the global one included."""
+    if argv[:1] == ["--log-format"] and argv[2:3] == ["web"]:
+        return ["web", *argv[:2], *argv[3:]]
+    if argv[:1] and argv[0].startswith("--log-format=") and argv[1:2] == ["web"]:
+        return ["web", argv[0], *argv[2:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _global_log_format_to_web(argv)
     if argv[:1] == ["sim"]:  # the simulator's own options, untouched (argparse would take "--config" as ours)
         from hardware_sim.__main__ import main as sim_main
 

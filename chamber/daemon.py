@@ -21,6 +21,12 @@ the log, not a stop: the consoles in the hall still vote without it.  It stops f
 engine it submits commands to.  With ``[web] message_queue`` the pages are served by ``chamber web``
 processes instead, and this process publishes the states and executes their commands through Redis
 (display.scaleout).
+
+With ``metrics_port`` (``chamber run --metrics-port``) the Prometheus metrics (display.metrics) are served
+on a listener of their own, on 127.0.0.1 unless ``metrics_host`` says otherwise; the press-to-display
+latency follows the publisher of the web server or of the scale-out.  ``on_started(controller)`` is
+called once the controller runs, before the web starts: chamber.systemd's supervision says READY=1 there
+and watches the controller's health.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from terminals.transport import SerialTransport, TcpTransport, Transport
 
 if TYPE_CHECKING:  # the web stack is imported only when the web is served, the recorder when it records
     from display.app import WebServer
+    from display.metrics import ControllerMetrics, MetricsServer
+    from display.publisher import Publisher
     from display.scaleout import ControllerQueue
     from protocol_export.recording import Recorder
 
@@ -268,6 +276,9 @@ def run(
     web_port: int | None = None,
     autopilot: bool = False,
     demo_login: tuple[str, str] | None = None,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+    on_started: Callable[[Controller], None] | None = None,
 ) -> int:
     # the libraries' start-up chatter (migration plugins, server banners) is not news to the IT person
     for noisy in ("alembic", "pymodbus"):
@@ -282,9 +293,9 @@ def run(
 
     # Before anything starts: a SIGTERM while the journal is replayed or the lines open must still
     # end in a clean stop of whatever has started, not in the default kill.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     controller: Controller | None = None
+    metrics_server: MetricsServer | None = None
     web_server: WebServer | None = None
     web_queue: ControllerQueue | None = None  # [web] message_queue: web processes serve the pages
     simulator_url: str | None = None
@@ -320,20 +331,36 @@ def run(
         if not done.is_set():
             controller = start_controller(config, ports=ports, open_sitting=open_sitting)
             log.info("controller running: %d line(s), %d seats", len(controller.lines), len(config.seats))
+            if on_started is not None:
+                on_started(controller)
+            metrics: ControllerMetrics | None = None
+            if metrics_port is not None:
+                from display.metrics import start_metrics
+
+                metrics, metrics_server = start_metrics(controller, metrics_host, metrics_port)
+            publisher: Publisher | None = None
             if web and config.web.message_queue:
                 from display.scaleout import start_controller_queue
 
                 web_queue = start_controller_queue(controller, config, simulator_url=simulator_url)
+                if web_queue is not None:
+                    publisher = web_queue.publisher
             elif web:
                 web_server = start_web(controller, config, port=web_port, simulator_url=simulator_url)
+                if web_server is not None:
+                    publisher = web_server.web.publisher
                 if web_server is not None and demo_login is not None:
                     print(demo_banner(web_server, demo_login, simulated=simulator_url is not None), flush=True)
+            if metrics is not None and publisher is not None:
+                metrics.follow(publisher)
             marks = dict.fromkeys(controller.lines, 0)
             while not done.wait(HEALTH_EVERY_S):
                 for line_id, loop in controller.lines.items():
                     log.info("%s", line_health(loop, marks[line_id]))
                     marks[line_id] = loop.stats.cycles
     finally:
+        if metrics_server is not None:
+            metrics_server.stop()
         if web_server is not None:  # first: it submits to the engine, which stops next
             web_server.stop()
         if web_queue is not None:  # the same: it executes the web processes' commands
@@ -344,5 +371,8 @@ def run(
                 log.info("totals: %s", line_health(loop))
         for stop in reversed(stoppers):  # the simulator after the controller that talks to it
             stop()
+        for signum, handler in previous.items():  # a caller that runs on (a test) keeps its own handlers
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(signum, handler)
     log.info("stopped")
     return 0

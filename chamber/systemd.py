@@ -18,12 +18,13 @@ the whole hall.  Only a loop whose counters stand still for ``stall_s`` (a threa
 stops the pings, so systemd kills the process (``SIGABRT``) and ``Restart=on-failure`` starts it again;
 the engine replays the journal and resumes the sitting.
 
-The daemon's main loop lives in chamber/daemon.py, which does not know about systemd:
-:func:`supervised` wraps ``chamber.daemon.start_controller`` for the duration of ``chamber run`` to get
-hold of the controller it starts (``READY=1`` right after it), chains the daemon's SIGTERM handler to
-send ``STOPPING=1``, and keeps the watchdog pinging during start-up (a long journal replay is bounded
-by ``TimeoutStartSec=``, not by the watchdog).  It relies only on what the controller exposes: ``lines``
-(each with ``line_id`` and ``stats``), and the engine's thread name ``chamber-engine``.
+The daemon's main loop lives in chamber/daemon.py, which does not know about systemd: :func:`supervised`
+gives the callback that ``chamber.daemon.run`` calls with the controller once it runs (its
+``on_started``): ``READY=1`` there, the health watchdog started, and the daemon's SIGTERM handler chained
+to send ``STOPPING=1``.  Until then it keeps the watchdog pinging (a long journal replay is bounded by
+``TimeoutStartSec=``, not by the watchdog).  It relies only on what the controller exposes: ``lines``
+(each with ``line_id`` and ``stats``), ``config.seats``, and the engine's thread name ``chamber-engine``
+(the one started since ``supervised`` began).
 """
 
 from __future__ import annotations
@@ -199,20 +200,20 @@ def _new_engine_thread(before: set[threading.Thread]) -> threading.Thread | None
 
 
 @contextlib.contextmanager
-def supervised(environ: Mapping[str, str] | None = None) -> Iterator[None]:
-    """Around ``chamber.daemon.run``: under systemd (``$NOTIFY_SOCKET``), READY=1 once the controller runs,
-    the watchdog on its health, STOPPING=1 on SIGTERM; elsewhere nothing at all."""
+def supervised(environ: Mapping[str, str] | None = None) -> Iterator[Callable[[Controller], None]]:
+    """Around ``chamber.daemon.run``; yields its ``on_started``.  Under systemd (``$NOTIFY_SOCKET``) that
+    says READY=1, starts the watchdog on the controller's health and sends STOPPING=1 on SIGTERM;
+    elsewhere it does nothing at all."""
     env = dict(os.environ if environ is None else environ)
     if not env.get("NOTIFY_SOCKET"):
-        yield
+        yield lambda _controller: None
         return
-    from chamber import daemon
 
     def send(*fields: str) -> bool:
         return notify(*fields, environ=env)
 
+    before = set(threading.enumerate())
     period = watchdog_period(env)
-    original = daemon.start_controller
     dogs: list[Watchdog] = []
     starting: Watchdog | None = None
     if period is not None:  # start-up (journal replay, opening the lines) is bounded by TimeoutStartSec
@@ -220,9 +221,7 @@ def supervised(environ: Mapping[str, str] | None = None) -> Iterator[None]:
         starting.start()
         dogs.append(starting)
 
-    def start_controller(*args: Any, **kwargs: Any) -> Controller:
-        before = set(threading.enumerate())
-        controller = original(*args, **kwargs)
+    def on_started(controller: Controller) -> None:
         status = f"controller running: {len(controller.lines)} line(s), {len(controller.config.seats)} seats"
         if starting is not None:
             starting.stop()
@@ -238,13 +237,10 @@ def supervised(environ: Mapping[str, str] | None = None) -> Iterator[None]:
             dogs.append(dog)
         send("READY=1", f"STATUS={status}")
         _chain_sigterm(dogs, send)
-        return controller
 
-    daemon.start_controller = start_controller  # see the module docstring: daemon.run calls it by this name
     try:
-        yield
+        yield on_started
     finally:
-        daemon.start_controller = original
         for dog in dogs:
             dog.stop()
 

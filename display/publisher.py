@@ -30,9 +30,13 @@ thread, so it only files the ``Alert`` in the ``AlertBook`` under a lock).  The 
 keeps the newest ``MAX_ALERTS`` and marks them acknowledged (the web-only ``AcknowledgeAlert``); each
 carries its detail in Ukrainian and English beside the engine's own (display.alert_words).
 
-Line and seat health (poll cycles, error counters) come from the line loops, whose threads keep
-counting while we read: they are copied once per ``HEALTH_EVERY_S`` (1 s), not on every send, so a
-chamber where nothing happens does not send a patch ten times a second for a cycle counter.
+Line and seat health (poll cycles, error counters) come from the lines (``terminals.ioloop.Line``),
+whose I/O thread keeps counting while we read: they are copied once per ``HEALTH_EVERY_S`` (1 s), not
+on every send, so a chamber where nothing happens does not send a patch ten times a second for a cycle
+counter.
+
+After each pass ``tick`` calls each of ``tick_hooks`` with the snapshot it built from and whether a
+patch went out (display.metrics times the presses to the screen with it); a hook only records.
 """
 
 from __future__ import annotations
@@ -201,6 +205,7 @@ class Publisher:
             watch(self._wake.set)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.tick_hooks: list[Callable[[Snapshot, bool], None]] = []  # (snapshot sent from, a patch went out)
         self.tick()  # a page that connects before the thread's first pass gets a real state
 
     # --- engine side ------------------------------------------------------------------------------
@@ -251,6 +256,11 @@ class Publisher:
                 sitting_uid=self._sitting_uid,
             )
             sent = self.console.publish({**self._public, "console": part}, clock_ms) is not None or sent
+        for hook in self.tick_hooks:
+            try:
+                hook(snap, sent)
+            except Exception:  # a broken hook must not stop the pages
+                log.exception("publisher: tick hook %r failed", hook)
         return sent
 
     def _current_sitting(self) -> str | None:
@@ -320,8 +330,8 @@ class Publisher:
 
 
 def line_health(lines: Iterable[Any]) -> st.Health:
-    """A copy of the line loops' counters (``terminals.line.LineLoop``): each Counter copied in one step,
-    as the loops' threads keep counting."""
+    """A copy of the lines' counters (``terminals.ioloop.Line``): each Counter copied in one step, as the
+    lines' I/O thread keeps counting."""
     seat_errors: dict[int, dict[str, int]] = {}
     out: dict[str, st.JSON] = {}
     for loop in lines:

@@ -256,6 +256,8 @@ def run_web(config: Config, *, port: int | None = None, host: str | None = None)
 def main(argv: Sequence[str] | None = None) -> int:
     """``chamber web --config FILE [--port N] [--host H]`` (also ``python -m display.web_main``)."""
     from chamber.config import ConfigError, load_config
+    from chamber.logs import FORMATS
+    from chamber.logs import configure as configure_logging
 
     parser = argparse.ArgumentParser(
         prog="chamber web", description="A web process of a scaled-out chamber ([web] message_queue)."
@@ -265,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=None, help="address instead of [web] host")
     parser.add_argument(
         "--gevent", action="store_true", help="serve on gevent's greenlets (needs the gevent package; see above)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="text",
+        help="json: one JSON object per log line, as chamber run --log-format json (chamber/logs.py)",
     )
     args = parser.parse_args(argv)
     if args.gevent and not green():
@@ -276,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.error("--port must be 0 … 65535")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO, args.log_format)
     for noisy in ("alembic", "werkzeug"):  # a request line per page and websocket is not news
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -354,6 +354,7 @@ class LineMachine(LineState):
                 seconds * 1000,
             )
         st.cycle_s.append(seconds)
+        st.cycle_hist.observe(seconds)
 
     def _poll(self, link: ConsoleLink, op: Op) -> Exchange[None]:
         """Poll one console; a changed reply is decoded by its profile."""

@@ -22,6 +22,7 @@ next turn, between transactions, never while a console's reply is half decoded.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Sequence
@@ -49,6 +50,35 @@ T = TypeVar("T")
 Exchange = Generator[Op, bytes, T]
 
 CYCLES_KEPT = 100_000
+#: upper bounds (seconds) of the cycle-time buckets: a few consoles at 921 600 baud take milliseconds a
+#: round, 128 at 19 200 baud or a line of dead consoles seconds
+CYCLE_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Buckets:
+    """A cumulative histogram kept by counting alone (no clock, no I/O): ``counts[i]`` is how many values
+    were <= ``bounds[i]``, the last count every value (+Inf), as the Prometheus exposition wants them.
+    One thread observes; another may read ``snapshot`` meanwhile (each list copied in one step)."""
+
+    __slots__ = ("_counts", "bounds", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self._counts = [0] * (len(self.bounds) + 1)  # per bucket, not cumulative: one increment per value
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def snapshot(self) -> tuple[list[int], float]:
+        """(cumulative counts, one per bound and one for +Inf; the sum of the values)."""
+        counts, total = list(self._counts), self.total
+        out, running = [], 0
+        for n in counts:
+            running += n
+            out.append(running)
+        return out, total
 
 
 @dataclass
@@ -60,6 +90,7 @@ class LineStats:
     cycles: int = 0  # full rounds of polls so far
     # the duration of each of the last CYCLES_KEPT rounds (older ones drop out)
     cycle_s: deque[float] = field(default_factory=lambda: deque(maxlen=CYCLES_KEPT))
+    cycle_hist: Buckets = field(default_factory=lambda: Buckets(CYCLE_BUCKETS_S))  # every round since start
     garbage_bytes: int = 0  # bytes that arrived when no reply was expected (noise, late replies)
     reopens: int = 0
     errors: Counter[str] = field(default_factory=Counter)

@@ -211,3 +211,42 @@ def test_chamber_run_under_systemd_says_ready_pings_and_says_stopping(
     entries = [json.loads(line) for line in stderr.splitlines()]
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries), stderr
     assert any(e["logger"] == "chamber.daemon" and e["message"] == "stopped" for e in entries), stderr
+
+
+def test_supervised_gives_the_daemon_an_on_started_that_says_ready(tmp_path: Path, notify_socket: NotifySocket) -> None:
+    """chamber.daemon.run calls ``on_started`` with its running controller; under systemd the callback from
+    ``supervised`` says READY=1 with the controller's size, starts the watchdog on its health and chains
+    SIGTERM to say STOPPING=1 before the daemon stops.  No function of chamber.daemon is replaced."""
+    from chamber import daemon
+    from chamber.systemd import supervised
+
+    config = load_config(config_copy(tmp_path))
+    env = {"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000"}
+    original = daemon.start_controller
+    handler_before = signal.getsignal(signal.SIGTERM)
+    started: list[Controller] = []
+    with supervised(env) as on_started:
+
+        def started_then_stop_soon(controller: Controller) -> None:
+            assert daemon.start_controller is original
+            started.append(controller)
+            on_started(controller)
+            # the signal handler runs on this (the main) thread, inside run's wait
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+        code = daemon.run(config, simulate=True, web=False, on_started=started_then_stop_soon)
+    assert code == 0
+    assert len(started) == 1 and started[0].lines  # the controller that ran, once
+    messages = notify_socket.drain()
+    ready = next(i for i, m in enumerate(messages) if m.startswith("READY=1"))
+    assert "STATUS=controller running: 2 line(s), 43 seats" in messages[ready]
+    assert messages[ready:].count("WATCHDOG=1") >= 3, messages  # every 0.2 s while the controller is healthy
+    assert "STOPPING=1\nSTATUS=stopping" in messages[ready:]
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # run put back what it found
+
+
+def test_supervised_outside_systemd_is_a_callback_that_does_nothing() -> None:
+    from chamber.systemd import supervised
+
+    with supervised({}) as on_started:
+        on_started(None)  # type: ignore[arg-type]  # not even looked at
