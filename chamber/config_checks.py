@@ -32,6 +32,7 @@ from chamber.config_sections import (
     RulesConfig,
     SeatConfig,
     ThresholdConfig,
+    _toml_repr,
 )
 from chamber.core.threshold import Threshold
 from chamber.core.values import Base, Role, Seating, VoteSubject
@@ -81,7 +82,8 @@ def _cross_check(
         else:
             seat_ids[seat.id] = i
         if seat.line not in known_lines:
-            defined = ", ".join(f'"{name}"' for name in sorted(known_lines)) or "none"
+            # quoted and escaped: the ids of lines that failed validation are raw text (a control character)
+            defined = ", ".join(_toml_repr(name) for name in sorted(known_lines)) or "none"
             problems.append((f"seats[{i}].line", f'line "{seat.line}" is not defined (defined lines: {defined})'))
         if seat.chair:
             if chair is not None:
