@@ -20,12 +20,15 @@ Before anything is closed, every press of the step must be taken: the consoles h
 unacknowledged event (``/pending`` is 0) and the state counts what the script pressed (registered,
 cast).  So the outcome is the script's, whatever the press timing and wherever the crashes fell.
 
-Crash points (``kills``: name -> delay in seconds): ``registration`` (into the registration's press
-window), ``vote:N`` (into vote N's press window), ``close:N`` (after the console sent CloseVote for
-vote N: the command in flight, or being journaled), ``web`` (while visitors load the hall and public
-pages and a hall socket is connected, during the speeches) and ``export`` (after a visitor asked for
-the sitting's protocol PDF, which the web app renders in its worker process).  A kill runs on a thread
-of its own while the driver goes on; the step waits for that crash's restart before it ends.
+Crash points (``kills``: name -> delays in seconds; a second delay counts from the first crash's
+restart, so it falls while the new controller takes what was latched meanwhile): ``registration``
+(into the registration's press window), ``vote:N`` (into vote N's press window), ``close:N`` (after
+the console sent CloseVote for vote N: the command in flight, or being journaled), ``web`` (while
+visitors load the hall and public pages and a hall socket is connected, during the speeches) and
+``export`` (after a visitor asked for the sitting's protocol PDF, which the web app renders in its
+worker process).  A kill runs on a thread of its own while the driver goes on; the step waits for
+that crash's restart before it ends.  A sitting without kills may be run short (the baseline of a
+run): no visitors, no PDF, since the journal does not depend on pages being read.
 """
 
 from __future__ import annotations
@@ -79,15 +82,17 @@ class SittingDriver:
         sim: SimApi,
         web: Web,
         controller: Controller,
-        kills: dict[str, float],
+        kills: dict[str, list[float]],
         *,
-        baseline_skips_export: bool = False,
+        baseline_is_short: bool = False,
     ) -> None:
         self.plan, self.sim, self.web, self.controller = plan, sim, web, controller
         self.kills = kills
-        # the baseline's journal does not depend on a PDF being read: a short run may leave it out
-        self.baseline_skips_export = baseline_skips_export
+        # the journal does not depend on pages being read: a sitting without kills may leave out the
+        # visitors and the PDF (to keep a short run short)
+        self.short = baseline_is_short and not kills
         self.report = SittingReport(number)
+        self._watchers: list[threading.Thread] = []
 
     # --- the sitting ---------------------------------------------------------------------------------
 
@@ -97,6 +102,7 @@ class SittingDriver:
             {"type": "OpenSitting", "number": n, "title": f"Засідання {n}"},
             lambda s: bool(s["sitting"]["open"]) and s["sitting"]["number"] == n,
         )
+        self.uid()
         self.wait(lambda s: _carded(s) >= plan.seats - len(plan.absent), "every card in")
         self.ensure({"type": "OpenRegistration"}, lambda s: s["phase"] == "registration")
         with self.armed("registration"):
@@ -106,9 +112,11 @@ class SittingDriver:
         for vote in plan.votes:
             self.vote(vote)
         self.speeches()
-        if self.kills or not self.baseline_skips_export:
+        if not self.short:
             self.export()
         self.ensure({"type": "CloseSitting"}, lambda s: not s["sitting"]["open"])
+        for watcher in self._watchers:
+            watcher.join(STEP_TIMEOUT_S)
         return self.report
 
     def vote(self, vote: VotePlan) -> None:
@@ -122,7 +130,7 @@ class SittingDriver:
         self.ensure({"type": "AnnounceResult"}, lambda s: s["phase"] == "result_shown")
 
     def speeches(self) -> None:
-        with self.armed("web"), self.visitors():
+        with self.armed("web"), self.visitors(0 if self.short else 3):
             for seat in self.plan.speakers:  # one after another: the queue's order is the script's
                 self.speak(seat)
             for seat in self.plan.speakers:
@@ -234,39 +242,54 @@ class SittingDriver:
 
     @contextlib.contextmanager
     def armed(self, name: str) -> Iterator[None]:
-        """If ``name`` is one of the kills, crash the controller that long after entering."""
-        delay = self.kills.get(name)
-        if delay is None:
+        """Crash the controller at the delays ``kills[name]`` gives: the first counted from entering the
+        step, each further one from the previous crash's restart (every line polled again)."""
+        delays = self.kills.get(name, ())
+        if not delays:
             yield
             return
-        crash = Crash(self.report.number, name.split(":")[0], name, delay)
-        thread = threading.Thread(target=self._crash, args=(crash,), name=f"crash-{name}", daemon=True)
+        crashes = [Crash(self.report.number, name.split(":")[0], name, d) for d in delays]
+        thread = threading.Thread(target=self._crashes, args=(crashes,), name=f"crash-{name}", daemon=True)
         thread.start()
         try:
             yield
         finally:
             thread.join(STEP_TIMEOUT_S)
-            self.report.crashes.append(crash)
+            self.report.crashes += crashes
 
-    def _crash(self, crash: Crash) -> None:
-        time.sleep(crash.delay_s)
-        t0 = time.monotonic()
-        crash.restart_s = self.controller.crash()
-        end = t0 + STEP_TIMEOUT_S
-        while time.monotonic() < end:
-            try:
-                state = self.web.state()
-            except Unanswered:
-                time.sleep(0.01)
-                continue
-            crash.web_s = time.monotonic() - t0
-            crash.resumed = bool(state["sitting"]["open"]) and state["sitting"]["number"] == self.report.number
-            return
+    def _crashes(self, crashes: list[Crash]) -> None:
+        for crash in crashes:
+            time.sleep(crash.delay_s)
+            t0 = time.monotonic()
+            crash.restart_s = self.controller.crash()
+            self._web_back(crash, t0)
+
+    def _web_back(self, crash: Crash, t0: float) -> None:
+        """In the background: when the web state answers again, and whether it shows the sitting."""
+
+        def watch() -> None:
+            end = t0 + STEP_TIMEOUT_S
+            while time.monotonic() < end:
+                try:
+                    state = self.web.state()
+                except Unanswered:
+                    time.sleep(0.01)
+                    continue
+                crash.web_s = time.monotonic() - t0
+                crash.resumed = bool(state["sitting"]["open"]) and state["sitting"]["number"] == self.report.number
+                return
+
+        watcher = threading.Thread(target=watch, name="crash-web", daemon=True)
+        watcher.start()
+        self._watchers.append(watcher)
 
     @contextlib.contextmanager
     def visitors(self, threads: int = 3) -> Iterator[None]:
         """Public visitors loading pages, one after another, on ``threads`` threads."""
         stop = threading.Event()
+        if not threads:
+            yield
+            return
         uid = self.uid()
         paths = ["/hall", "/api/state", "/public", f"/public/sitting/{uid}", f"/public/vote/{uid}/1", "/overlay"]
         pages = self.report.pages
@@ -285,10 +308,12 @@ class SittingDriver:
         workers = [threading.Thread(target=visit, args=(i,), daemon=True) for i in range(threads)]
         for w in workers:
             w.start()
+        self.web.open_hall(pages)  # a hall screen's socket: it reconnects by itself after a crash
         try:
             yield
         finally:
             stop.set()
+            self.web.close_hall()
             for w in workers:
                 w.join(15)
 

@@ -40,6 +40,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -206,6 +207,7 @@ class Web:
         self._thread = threading.Thread(target=self._loop.run_forever, name="recovery-web", daemon=True)
         self._thread.start()
         self._console: Any = None
+        self._hall: Any = None
 
     # --- plain HTTP ------------------------------------------------------------------------------
 
@@ -280,7 +282,38 @@ class Web:
             self._console = None
             raise Unanswered(f"{type(exc).__name__}: {exc}") from exc
 
+    def open_hall(self, counts: Counter[str]) -> None:
+        """A hall screen's Socket.IO connection (``/hall``), reconnecting by itself; counts what it gets."""
+        import socketio
+
+        async def connect() -> Any:
+            client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5)
+
+            async def on_state(_data: Any) -> None:
+                counts["hall_states"] += 1
+
+            async def on_patch(_data: Any) -> None:
+                counts["hall_patches"] += 1
+
+            client.on("state", on_state, namespace="/hall")
+            client.on("patch", on_patch, namespace="/hall")
+            await client.connect(self.base, namespaces=["/hall"], transports=["websocket"], wait_timeout=5)
+            return client
+
+        try:
+            self._hall = asyncio.run_coroutine_threadsafe(connect(), self._loop).result(10)
+        except Exception:
+            counts["hall_connect_failed"] += 1  # the controller may be restarting: the pages still load
+
+    def close_hall(self) -> None:
+        hall, self._hall = self._hall, None
+        if hall is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(hall.disconnect(), self._loop).result(5)
+
     def close(self) -> None:
+        self.close_hall()
+
         async def down() -> None:
             if self._console is not None:
                 with contextlib.suppress(Exception):
