@@ -192,11 +192,12 @@ class ControllerMetrics:
         )
         engine.watch_appends(lambda seconds, _records: self.journal_append.observe(seconds))
         self.presses = PressLatency(engine, self.press_to_display.observe)
-        self.presses.attach()
 
     def follow(self, publisher: Any) -> None:
         """Time the presses to ``publisher``'s emits (display.publisher.Publisher, or the controller's
-        QueuePublisher of a scale-out)."""
+        QueuePublisher of a scale-out).  Without one (``--no-web``) nothing is noted and the histogram
+        stays empty."""
+        self.presses.attach()
         publisher.tick_hooks.append(self.presses.on_tick)
 
 

@@ -133,6 +133,15 @@ def test_the_metrics_move_with_a_real_controller_on_the_simulator(chamber: Chamb
     appended = value(samples, "chamber_journal_append_seconds_count") - appends_before
     assert appended >= 2  # the command, the cards and the presses came in batches, each one append
     assert value(samples, "chamber_journal_append_seconds_sum") > 0
+    figures = {
+        name: round(value(samples, f"{name}_sum", **labels) / value(samples, f"{name}_count", **labels), 4)
+        for name, labels in (
+            ("chamber_press_to_display_seconds", {}),
+            ("chamber_journal_append_seconds", {}),
+            ("chamber_line_cycle_seconds", {"line": "A"}),
+        )
+    }
+    print(json.dumps({"mean_s": figures, "presses": len(seated), "appends": appended}))  # pytest -s
 
     # CRC errors counted on their line, and a dead console as offline on its line
     sim.set_fault("A", crc_rate=0.3)
