@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import tempfile
@@ -327,11 +328,10 @@ def differences(want: Any, got: Any, where: str = "") -> list[str]:
 
 
 def _percentile(values: list[float], q: float) -> float:
-    """The q-quantile by the nearest rank of sorted ``values``."""
+    """The q-quantile by the nearest rank (the ceil(q x n)-th) of sorted ``values``."""
     if not values:
         return float("nan")
-    rank = max(1, min(len(values), round(q * len(values) + 0.5)))
-    return values[rank - 1]
+    return values[max(1, min(len(values), math.ceil(q * len(values)))) - 1]
 
 
 def _round(value: float) -> float | None:

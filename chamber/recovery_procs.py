@@ -208,6 +208,7 @@ class Web:
         self._thread.start()
         self._console: Any = None
         self._hall: Any = None
+        self._session: Any = None  # one aiohttp session for every Socket.IO client: closed once, at the end
 
     # --- plain HTTP ------------------------------------------------------------------------------
 
@@ -263,7 +264,7 @@ class Web:
                 if self._console is not None:
                     with contextlib.suppress(Exception):
                         await self._console.disconnect()
-                client = socketio.AsyncClient(reconnection=False)
+                client = socketio.AsyncClient(reconnection=False, http_session=await self._http())
                 await client.connect(
                     self.base,
                     namespaces=["/console"],
@@ -287,7 +288,9 @@ class Web:
         import socketio
 
         async def connect() -> Any:
-            client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5)
+            client = socketio.AsyncClient(
+                reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5, http_session=await self._http()
+            )
 
             async def on_state(_data: Any) -> None:
                 counts["hall_states"] += 1
@@ -305,6 +308,13 @@ class Web:
         except Exception:
             counts["hall_connect_failed"] += 1  # the controller may be restarting: the pages still load
 
+    async def _http(self) -> Any:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
     def close_hall(self) -> None:
         hall, self._hall = self._hall, None
         if hall is not None:
@@ -318,6 +328,8 @@ class Web:
             if self._console is not None:
                 with contextlib.suppress(Exception):
                     await self._console.disconnect()
+            if self._session is not None:
+                await self._session.close()
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(down(), self._loop).result(5)
