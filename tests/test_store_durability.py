@@ -85,7 +85,7 @@ CHILD = textwrap.dedent(
         for i in range(1, seats + 1):
             engine.execute(ev.KeyPressed(seat=i, key=Key.REGISTER))
         engine.execute(ev.CloseRegistration())
-        engine.execute(ev.OpenVote())
+        engine.execute(ev.OpenVote(duration_s=0))  # until closed by hand: the rounds may outlast any limit
     print("ready", flush=True)
     lock = threading.Lock()
     keys = (Key.YES, Key.NO, Key.ABSTAIN)
