@@ -50,7 +50,7 @@ FW_PATCH = 3
 MAX_UID_BYTES = 2 * r.CARD_UID_REGS  # 10: what CARD_UID can hold
 
 IR_LAST = r.IR_KEYS_HELD_HI  # 69: the last input register of the map
-HR_FIRST = r.HR_ACK  # 256
+HR_FIRST = r.HR_ACK_BOOT  # 255
 HR_LAST = r.HR_TEXT + r.TEXT_REGS - 1  # 287
 #: How many registers the pymodbus device has (one shared block from address 0).
 REGISTER_SPACE = 300
@@ -324,6 +324,7 @@ class ConsoleModel:
             r.IR_POWER_UPS: self._power_ups,
             r.IR_KEYS_HELD: self._keys_held & 0xFFFF,
             r.IR_KEYS_HELD_HI: self._keys_held >> 16,
+            r.HR_ACK_BOOT: self._power_ups & 0xFF,
             r.HR_ACK: self._ack,
             r.HR_LEDS: self._leds,
             r.HR_PROPOSAL_LEDS: self._proposal_leds,
@@ -383,7 +384,10 @@ class ConsoleModel:
             return
         if r.HR_ACK in regs:
             self._ack = regs[r.HR_ACK]
-            self._take_ack(regs[r.HR_ACK])
+            # Written with ACK_BOOT, the ACK is for the numbering of that boot: after a power-up the new
+            # numbering may reuse its number, and an ACK meant for the old one must not free new events.
+            if r.HR_ACK_BOOT not in regs or regs[r.HR_ACK_BOOT] == self._power_ups & 0xFF:
+                self._take_ack(regs[r.HR_ACK])
         if r.HR_LEDS in regs:
             self._leds = regs[r.HR_LEDS]
         if r.HR_PROPOSAL_LEDS in regs:

@@ -107,8 +107,8 @@ class Line:
 
 
 def acknowledge(group: AckGroup, post: Callable[[str, tuple[Any, ...]], None]) -> None:
-    """Once every Future of ``group`` is done, post ``("ack", (link, seq, boot))`` if each press was
-    journaled and its verdict is final (``native.settled``), else ``("retake", (link, boot))``: the
+    """Once every Future of ``group`` is done, post ``("ack", (link, seq, boot, epoch))`` if each press
+    was journaled and its verdict is final (``native.settled``), else ``("retake", (link, boot, epoch))``: the
     engine may split one console's events over two batches, and an ACK frees every event up to it.
     The callbacks run on whichever thread completes the Futures (the engine's)."""
     futures = list(group.futures)
@@ -117,9 +117,9 @@ def acknowledge(group: AckGroup, post: Callable[[str, tuple[Any, ...]], None]) -
 
     def verdict() -> None:
         if all(f.exception() is None and native.settled(f.result()) for f in futures):
-            post("ack", (group.link, group.seq, group.boot))
+            post("ack", (group.link, group.seq, group.boot, group.epoch))
         else:
-            post("retake", (group.link, group.boot))
+            post("retake", (group.link, group.boot, group.epoch))
 
     def done(_: Future[Any]) -> None:
         with lock:

@@ -39,10 +39,12 @@ class ConsoleLink:
 
     __slots__ = (
         "ack_due",
+        "acked",
         "boot",
         "card_out",
         "card_seq",
         "chair",
+        "epoch",
         "errors",
         "last_reply",
         "leds",
@@ -82,6 +84,11 @@ class ConsoleLink:
         self.boot: int | None = None  # the console's boot (IR 3 high byte): its events' numbering
         self.taken: int | None = None  # newest event sequence number handed to the engine
         self.ack_due: int | None = None  # journaled, to be acknowledged to the console
+        # how many times the events were read again after the engine could not journal them: an ACK or
+        # a retake decided about an earlier reading is dropped (an ACK frees every event up to it, also
+        # earlier ones the re-read is still taking to the engine)
+        self.epoch = 0
+        self.acked: int | None = None  # the newest event known journaled (its ACK decided)
         self.errors: Counter[str] = Counter()
         # outputs wanted ...
         self.leds = 0
@@ -114,6 +121,7 @@ class ConsoleLink:
         self.card_seq = None
         self.taken = None
         self.ack_due = None
+        self.acked = None
         self.written = None
         self.mic_written = None
 

@@ -137,12 +137,12 @@ class LineMachine(LineState):
         super().post_effect(effect)
         self._posted()
 
-    def ack(self, link: ConsoleLink, seq: int, boot: int | None) -> None:
-        super().ack(link, seq, boot)
+    def ack(self, link: ConsoleLink, seq: int, boot: int | None, epoch: int) -> None:
+        super().ack(link, seq, boot, epoch)
         self._posted()
 
-    def retake(self, link: ConsoleLink, boot: int | None) -> None:
-        super().retake(link, boot)
+    def retake(self, link: ConsoleLink, boot: int | None, epoch: int) -> None:
+        super().retake(link, boot, epoch)
         self._posted()
 
     def _drain_inbox(self) -> None:
@@ -443,11 +443,13 @@ class LineMachine(LineState):
         wanted = link.outputs()
         ack = link.ack_due
         ok: Any = True
-        if ack is not None and link.written != wanted:
-            frame = rtu.write_registers(link.unit, HR_ACK, [ack, *wanted])
+        if ack is not None:
+            # ACK_BOOT in the same frame: a console that restarted since the poll these events came
+            # from (its new numbering may reuse the number) ignores the ACK instead of freeing new events
+            head = [ack] if link.boot is None else [link.boot, ack]
+            tail = [*wanted] if link.written != wanted else []
+            frame = rtu.write_registers(link.unit, HR_ACK - len(head) + 1, [*head, *tail])
             ok = yield from self.exchange(link, frame, check_write)
-        elif ack is not None:
-            ok = yield from self.exchange(link, rtu.write_register(link.unit, HR_ACK, ack), check_write)
         elif link.written != wanted:
             ok = yield from self._write_outputs(link, wanted)
         if ok is None:

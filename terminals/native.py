@@ -129,6 +129,11 @@ def _events(line: LineState, link: ConsoleLink, head: int, count: int, first_cod
         if fifo is None:
             return False
         codes = [r & 0xFF for r in fifo]
+    if taken is not None and link.acked != taken and all(codes[i] not in VALID_KEYS for i in range(start, count)):
+        # Unknown key codes only, and earlier presses are with the engine, not yet journaled: the ACK
+        # of these would free those too.  Leave them for later (decoded again at the next poll, until
+        # the verdict is in).
+        return False
     presses: list[ev.KeyPressed] = []
     for i in range(start, count):
         code = codes[i]
@@ -139,7 +144,7 @@ def _events(line: LineState, link: ConsoleLink, head: int, count: int, first_cod
         presses.append(ev.KeyPressed(seat=link.seat, key=Key(code), seq=(head + i) & 0xFFFF, boot=link.boot))
     link.taken = newest
     if not presses:  # unknown key codes only: nothing to journal, nothing a deputy pressed
-        line.ack(link, newest, link.boot)
+        line.ack(link, newest, link.boot, link.epoch)
     else:
         # One group: an ACK of ``newest`` frees every event up to it, so it waits for all of them (the
         # engine may split them over two batches).  The boot goes with it: the machine drops a verdict

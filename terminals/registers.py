@@ -48,6 +48,7 @@ COUNTERS_START = IR_ERR_CRC
 COUNTERS_COUNT = 6
 
 # --- holding registers (read with 03, written with 06 or 16) ----------------------------------------
+HR_ACK_BOOT = 255  # written with ACK in one frame: the ACK applies only if this equals the console's BOOT
 HR_ACK = 256  # write seq s: the console drops every event from EVT_HEAD up to s inclusive
 HR_LEDS = 257  # see Led
 HR_PROPOSAL_LEDS = 258  # bit i: proposal key P(i+1) lit

@@ -105,12 +105,13 @@ class AckGroup:
     """Key events of one console handed to the engine together: ``seq`` (the newest of them) may be
     acknowledged once every one is journaled.  ``futures`` is filled by whoever submits the events."""
 
-    __slots__ = ("boot", "futures", "link", "seq", "size")
+    __slots__ = ("boot", "epoch", "futures", "link", "seq", "size")
 
     def __init__(self, link: ConsoleLink, seq: int, boot: int | None, size: int) -> None:
         self.link = link
         self.seq = seq
         self.boot = boot
+        self.epoch = link.epoch  # the reading these events came from (see ``LineState.apply_retake``)
         self.size = size
         self.futures: list[Future[Any]] = []
 
@@ -154,26 +155,30 @@ class LineState:
     def post_effect(self, effect: fx.Effect) -> None:
         self.inbox.append(("effect", effect))
 
-    def ack(self, link: ConsoleLink, seq: int, boot: int | None) -> None:
-        """The events of ``link`` up to ``seq``, numbered under ``boot``, are journaled: acknowledge them."""
-        self.inbox.append(("ack", (link, seq, boot)))
+    def ack(self, link: ConsoleLink, seq: int, boot: int | None, epoch: int) -> None:
+        """The events of ``link`` up to ``seq``, numbered under ``boot`` and read in ``epoch``, are
+        journaled: acknowledge them."""
+        self.inbox.append(("ack", (link, seq, boot, epoch)))
 
-    def retake(self, link: ConsoleLink, boot: int | None) -> None:
-        """The engine could not journal events of ``link``: read them again from the console."""
-        self.inbox.append(("retake", (link, boot)))
+    def retake(self, link: ConsoleLink, boot: int | None, epoch: int) -> None:
+        """The engine could not journal events of ``link`` read in ``epoch``: read them again."""
+        self.inbox.append(("retake", (link, boot, epoch)))
 
     def submit(self, event: ev.Input, group: AckGroup | None = None) -> None:
         self.outbox.append((event, group))
 
-    def apply_ack(self, link: ConsoleLink, seq: int, boot: int | None) -> None:
-        # Not across a restart: the old numbers would free the new numbering's events.
-        if boot == link.boot and link.taken is not None and not seq_after(seq, link.taken):
-            link.ack_due = seq
+    def apply_ack(self, link: ConsoleLink, seq: int, boot: int | None, epoch: int) -> None:
+        # Not across a restart: the old numbers would free the new numbering's events.  Not across a
+        # retake either: this ACK would free the earlier events the engine could not journal, which the
+        # re-read is taking to it again (and a second failure would lose them).
+        if boot == link.boot and epoch == link.epoch and link.taken is not None and not seq_after(seq, link.taken):
+            link.ack_due = link.acked = seq
             self.want_write(link)
 
-    def apply_retake(self, link: ConsoleLink, boot: int | None) -> None:
-        if boot == link.boot:
-            link.taken = None
+    def apply_retake(self, link: ConsoleLink, boot: int | None, epoch: int) -> None:
+        if boot == link.boot and epoch == link.epoch:
+            link.epoch += 1  # verdicts still on their way about the old reading are dropped
+            link.taken = link.acked = None
             link.last_reply = None
 
     # --- protocol helpers ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from terminals.ioloop import acknowledge
 from terminals.machine import LineMachine
 from terminals.registers import (
     HR_ACK,
+    HR_ACK_BOOT,
     HR_LEDS,
     HR_MIC,
     HR_MODE,
@@ -74,9 +75,14 @@ class FakeConsole:
         return regs
 
     def write(self, address: int, values: list[int], *, addressed: bool) -> None:
+        ack_boot = values[HR_ACK_BOOT - address] if address <= HR_ACK_BOOT < address + len(values) else None
         for i, value in enumerate(values):
             register = address + i
+            if register == HR_ACK_BOOT:
+                continue
             if register == HR_ACK:
+                if ack_boot is not None and ack_boot != self.boot:
+                    continue  # an ACK for another boot's numbering: ignored (register map section 4)
                 n = (value - self.head + 1) & 0xFFFF
                 if 0 < n <= len(self.fifo):  # outside the pending window: ignored
                     del self.fifo[:n]

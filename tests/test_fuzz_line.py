@@ -34,7 +34,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from fuzz_budget import budget
 from hypothesis import given
 from hypothesis import strategies as st
@@ -384,18 +383,14 @@ class _Hooked(FakeConsole):
         return super().answer(frame)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="terminals.machine/native (line-loop engineer): an ACK applied for one numbering is written after "
-    "the console restarted, before a poll showed the new BOOT, and frees a press of the new numbering",
-)
 def test_an_ack_queued_before_a_restart_frees_a_new_press() -> None:
     """Found by the fuzzer.  Seat 1's press (boot 0, seq 0) is journaled; its ACK waits behind seat 2's
     write (one console's writes per turn).  While seat 2 is written, console 1 restarts (boot 1,
     numbering from 0) and its deputy presses NO, event (1, 0).  The ACK of 0 then goes out, the console
     drops (1, 0) as acknowledged, and the press never reaches the engine.  (A whole line's writes can
-    queue when a vote opens, so the window can last many transactions.)  The register map says an ACK
-    meant for the old numbering is dropped, but the machine only learns of the restart from a poll."""
+    queue when a vote opens, so the window can last many transactions.)  The machine only learns of
+    the restart from a poll, so the console must tell: since version 3 of the register map the ACK is
+    written with ACK_BOOT, and a console whose BOOT differs ignores it."""
     c1, c2 = FakeConsole(1), _Hooked(2)
     drv = Driver(LineMachine("A", [ConsoleLink(1, 1), ConsoleLink(2, 2)], baud=115200, timeout_s=0.01), [c1, c2])
     drv.manual = True
@@ -417,16 +412,12 @@ def test_an_ack_queued_before_a_restart_frees_a_new_press() -> None:
     assert ev.KeyPressed(seat=1, key=Key.NO, seq=0, boot=1) in drv.presses(), "the new press was lost"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="terminals.state/native (line-loop engineer): the ACK of a later group is applied after a retake's "
-    "re-read and frees the earlier presses whose journal write failed, before they are journaled",
-)
 def test_an_ack_of_a_later_press_frees_an_earlier_one_the_store_failed() -> None:
     """Found by the fuzzer.  YES (seq 0) and NO (seq 1) are read in two polls, so they go to the engine
     in two groups.  The store fails YES: the machine reads both again (a new group).  Then NO's first
     write is reported journaled: its ACK of 1 goes out and the console drops YES too, which the journal
-    does not hold.  If the store fails the re-read as well, YES is gone: a press lost."""
+    does not hold.  If the store fails the re-read as well, YES is gone: a press lost.  Fixed by the link's
+    epoch: a retake starts a new reading, and verdicts about the old one are dropped."""
     c = FakeConsole(1)
     drv = Driver(LineMachine("A", [ConsoleLink(1, 1)], baud=115200, timeout_s=0.01), [c], manual=True)
     drv.run(0.05)
@@ -444,15 +435,11 @@ def test_an_ack_of_a_later_press_frees_an_earlier_one_the_store_failed() -> None
     assert c.fifo[:1] == [Key.YES], f"YES (not journaled) was freed by ACK {drv.writes_of(1, HR_ACK)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="terminals.native (line-loop engineer): a read holding only unknown key codes is acknowledged at once, "
-    "and the ACK frees the earlier presses the engine has not journaled yet",
-)
 def test_an_unknown_key_code_acknowledges_a_press_the_engine_still_holds() -> None:
     """Found by the fuzzer.  YES (seq 0) is with the engine, not yet journaled; the console then reports
     an unknown key code (seq 1).  ``native._events`` acknowledges 1 at once (nothing to journal), and
-    the ACK frees YES too: should the journal write fail, YES is lost."""
+    the ACK frees YES too: should the journal write fail, YES is lost.  Fixed: a read of unknown codes
+    only waits for the verdict on the presses before it."""
     c = FakeConsole(1)
     drv = Driver(LineMachine("A", [ConsoleLink(1, 1)], baud=115200, timeout_s=0.01), [c], manual=True)
     drv.run(0.05)

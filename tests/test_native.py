@@ -231,10 +231,30 @@ def test_an_acknowledgement_does_not_cross_a_restart() -> None:
     link = ConsoleLink(seat=4, unit=4)
     machine = LineMachine("T", [link], baud=115200)
     link.boot, link.taken = 6, 3  # restarted (boot 5 -> 6) and four new events taken since
-    machine.ack(link, 3, 5)
-    machine.retake(link, 5)
+    machine.ack(link, 3, 5, 0)
+    machine.retake(link, 5, 0)
     machine._drain_inbox()
     assert link.ack_due is None and link.taken == 3
-    machine.ack(link, 3, 6)
+    machine.ack(link, 3, 6, 0)
     machine._drain_inbox()
     assert link.ack_due == 3
+
+
+def test_an_acknowledgement_does_not_cross_a_retake() -> None:
+    """Events read before the engine failed to journal some of them are read again; a verdict still on
+    its way about the earlier reading is dropped: its ACK would free the events the re-read is taking
+    to the engine again (journaled or not), and a second retake would repeat the re-read."""
+    link = ConsoleLink(seat=4, unit=4)
+    machine = LineMachine("T", [link], baud=115200)
+    link.boot, link.taken = 6, 1  # events 0 and 1 read in two polls: two groups of reading 0
+    machine.retake(link, 6, 0)  # event 0 could not be journaled
+    machine._drain_inbox()
+    assert link.taken is None and link.epoch == 1  # read again
+    link.taken = 1  # the re-read took 0 and 1 (reading 1)
+    machine.ack(link, 1, 6, 0)  # event 1's first report was journaled: its ACK would free 0 too
+    machine.retake(link, 6, 0)  # nor does a late retake of reading 0 read them a third time
+    machine._drain_inbox()
+    assert link.ack_due is None and link.taken == 1 and link.epoch == 1
+    machine.ack(link, 1, 6, 1)  # the re-read journaled: both acknowledged
+    machine._drain_inbox()
+    assert link.ack_due == 1

@@ -260,6 +260,24 @@ def test_press_latched_with_sequence_and_ack_drops_it(sim: Simulator, bus: Maste
     assert head == 2 and info == 0  # empty: EVT_HEAD is the next sequence number
 
 
+def test_an_ack_for_another_boot_is_ignored() -> None:
+    """Register map section 4: ACK written with ACK_BOOT in one frame applies only if ACK_BOOT is the
+    console's BOOT; a console that restarted since (its new numbering reuses the numbers) keeps its
+    new events.  ACK alone (version 2) applies as before."""
+    console = ConsoleModel(1)
+    boot = console.read_registers(4, r.IR_CARD_SEQ, 1)[0] >> 8
+    assert console.read_registers(3, r.HR_ACK_BOOT, 1) == [boot]
+    console.press(Key.YES)
+    console.press(Key.NO)
+    assert console.write_registers(r.HR_ACK_BOOT, [(boot - 1) & 0xFF, 0]) is None  # the old boot's ACK 0
+    assert console.read_registers(4, r.IR_EVT_HEAD, 2) == [0, 2 << 8 | Key.YES]  # nothing freed
+    assert console.write_registers(r.HR_ACK_BOOT, [boot, 0, int(r.Led.YES)]) is None
+    assert console.read_registers(4, r.IR_EVT_HEAD, 2) == [1, 1 << 8 | Key.NO]
+    assert console.read_registers(3, r.HR_LEDS, 1) == [int(r.Led.YES)]
+    assert console.write_registers(r.HR_ACK, [1]) is None
+    assert console.read_registers(4, r.IR_EVT_HEAD, 2) == [2, 0]
+
+
 def test_chair_keys_only_on_the_chair(sim: Simulator) -> None:
     assert sim.press(3, "priority")
     with pytest.raises(ValueError):

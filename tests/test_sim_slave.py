@@ -153,6 +153,8 @@ def requests() -> list[bytes]:
             write_regs(unit, r.OUTPUTS_START, [int(r.Led.NO), 0b11, 0, r.mode_word(r.Mode.VOTE_RATING, 3)]),
             write_regs(unit, r.HR_TEXT, r.encode_text("Питання 7: бюджет")),
             write_regs(unit, r.HR_ACK, list(range(32))),
+            write_regs(unit, r.HR_ACK_BOOT, [0, 1, int(r.Led.NO)]),  # ACK_BOOT: another boot's ACK
+            write_regs(unit, r.HR_ACK_BOOT, [1, 1]),  # the console's own boot (1: its first power-up)
             write_regs(unit, 286, [1, 2, 3]),  # past HR 287
             write_regs(unit, 299, [1, 2]),  # past pymodbus's block as well
             write_regs(unit, r.HR_LEDS, [], count=0, nbytes=0),
