@@ -285,6 +285,8 @@ _UK: dict[str, str] = {
     "alert_event_conflict": "Конфлікт нумерації подій пульта",
     "alert_secret_without_basis": "Таємне голосування без правової підстави",
     "alert_internal_error": "Внутрішня помилка",
+    "alert_store_failed": "Журнал засідання не записується",
+    "alert_store_restored": "Журнал засідання знову записується",
     "alert_other": "Інше сповіщення ({kind})",
     "exports": "Експорт",
     "exports_note": (
@@ -660,6 +662,8 @@ _EN: dict[str, str] = {
     "alert_event_conflict": "Console event numbering conflict",
     "alert_secret_without_basis": "Secret ballot without a legal basis",
     "alert_internal_error": "Internal error",
+    "alert_store_failed": "The sitting's journal cannot be written",
+    "alert_store_restored": "The sitting's journal is written again",
     "alert_other": "Other alert ({kind})",
     "exports": "Exports",
     "exports_note": (
