@@ -143,17 +143,21 @@ def test_the_metrics_move_with_a_real_controller_on_the_simulator(chamber: Chamb
     }
     print(json.dumps({"mean_s": figures, "presses": len(seated), "appends": appended}))  # pytest -s
 
-    # CRC errors counted on their line, and a dead console as offline on its line
-    sim.set_fault("A", crc_rate=0.3)
+    # CRC errors counted on their line (few: three in a row would take a console offline)
+    sim.set_fault("A", crc_rate=0.05)
     wait_for(lambda: value(scrape(url), "chamber_line_errors_total", line="A", kind="crc") >= 3, what="crc counted")
     sim.clear_faults("A")
     assert value(scrape(url), "chamber_line_errors_total", line="B", kind="crc") == 0
+    wait_for(lambda: value(scrape(url), "chamber_consoles_offline", line="A") == 0, what="every console answering")
+    # a dead console: offline on its line, after its timeouts
+    timeouts = value(scrape(url), "chamber_line_errors_total", line="A", kind="timeout")
     seat = config.seats_on("A")[1]
     sim.set_fault("A", unit=seat.unit, dead=True)
-    wait_for(lambda: value(scrape(url), "chamber_consoles_offline", line="A") == 1, what="offline gauge")
+    wait_for(lambda: not ctl.lines["A"].by_seat[seat.id].online, what="the dead console offline")
     samples = scrape(url)
+    assert value(samples, "chamber_consoles_offline", line="A") == 1
     assert value(samples, "chamber_line_errors_total", line="A", kind="offline") >= 1
-    assert value(samples, "chamber_line_errors_total", line="A", kind="timeout") >= 3
+    assert value(samples, "chamber_line_errors_total", line="A", kind="timeout") >= timeouts + 3
     assert value(samples, "chamber_consoles_offline", line="B") == 0
     sim.clear_faults("A")
     wait_for(lambda: value(scrape(url), "chamber_consoles_offline", line="A") == 0, what="back online")
