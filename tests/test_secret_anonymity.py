@@ -35,6 +35,7 @@ from typing import Any
 import msgspec
 import pytest
 from test_web_app import Env, make_env, open_registered_sitting
+from waiting import wait_for
 
 from chamber.core import events as ev
 from chamber.core.values import Key
@@ -90,6 +91,11 @@ def dump(env: Env) -> list[str]:
     return [re.sub(r"X'([0-9a-fA-F]*)'", lambda m: repr(bytes.fromhex(m.group(1)).decode()), line) for line in lines]
 
 
+def sealed(env: Env) -> bool:
+    vote = env.engine.snapshot().vote
+    return vote is not None and vote.counts is not None
+
+
 def run(tmp: Path, kind: str, first: dict[int, Key], second: dict[int, Key]) -> dict[str, list[str]]:
     """One sitting with one vote of ``kind``: what the database, journal, logs and web traffic hold."""
     env = make_env(tmp, seats=SEATS)
@@ -117,8 +123,8 @@ def run(tmp: Path, kind: str, first: dict[int, Key], second: dict[int, Key]) -> 
         env.seat_event(ev.KeyPressed(seat=1, key=first[1], seq=101, boot=1), accepted=False)
         env.publisher.tick()
         assert env.command(secretary, {"type": "CloseVote"})["ok"]
-        if kind == "secret":
-            env.published(env.engine.snapshot())  # the seal follows the close
+        if kind == "secret":  # the seal follows the close (its snapshot may be the one the close waited for)
+            wait_for(lambda: sealed(env), timeout=20, what="the secret tally's seal")
         env.publisher.tick()
         assert env.command(secretary, {"type": "AnnounceResult"})["ok"]
         env.publisher.tick()
