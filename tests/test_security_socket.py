@@ -150,14 +150,15 @@ def test_a_command_without_its_csrf_token_is_never_applied(env: Env, caplog: pyt
     caplog.set_level(logging.WARNING)
     bare = env.socket("/console", client)  # the session's cookie, but no token in the auth
     forged = env.socket("/console", client, {"csrf": "forged"})
-    for sock, command in [
+    cases: list[tuple[Any, dict[str, Any]]] = [
         (bare, {"type": "OpenVote"}),
         (bare, {"type": "OpenVote", "csrf": ""}),
         (bare, {"type": "OpenVote", "csrf": None}),
         (bare, {"type": "OpenVote", "csrf": "forged"}),
         (forged, {"type": "OpenVote"}),
         (secretary, {"type": "OpenVote", "csrf": "forged"}),  # a wrong one counts even after a good auth
-    ]:
+    ]
+    for sock, command in cases:
         events(sock, "/console")
         reply = env.command(sock, command)
         assert reply["reason"] == "csrf", (command, reply)
