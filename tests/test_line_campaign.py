@@ -6,7 +6,8 @@ at a random moment within ``PRESS_WINDOW_S``, while
 * both lines corrupt 5 % of the replies' CRCs and drop 2 % of the replies (the simulator's wire
   faults, hardware_sim/faults.py);
 * three consoles of line A die (``dead``: they stop answering; their deputies press all the same, and
-  the presses stay latched in them) at ``DEATH_AT_S``;
+  the presses stay latched in them) from ``DEATH_AT_S``, ``STAGGER_S`` apart
+  (``CHAMBER_CAMPAIGN_STAGGER_S=0``: all at once);
 * line B's adapter is unplugged at ``UNPLUG_AT_S`` and plugged back at ``PLUG_AT_S``: line B is served
   by a simulator of its own behind a stable name (as udev's ``/dev/chamber-line-B``), which is stopped
   (its ptys vanish under the controller, as a USB adapter's tty does) and started again (new ptys
@@ -51,6 +52,8 @@ DROP_RATE = 0.02
 DEAD = int(os.environ.get("CHAMBER_CAMPAIGN_DEAD", "3"))
 PRESS_WINDOW_S = 3.0
 DEATH_AT_S = 0.8
+#: between two consoles' deaths (0: all at once, one after another on the line: docs/reliability/lines.md)
+STAGGER_S = float(os.environ.get("CHAMBER_CAMPAIGN_STAGGER_S", "0.4"))
 UNPLUG_AT_S = 1.2
 PLUG_AT_S = 3.5
 FLAG_LIMIT_S = 1.0
@@ -158,13 +161,15 @@ def campaign(hall: Hall, seed: int) -> None:
 
     pressing = threading.Thread(target=deputies, name="deputies")
     pressing.start()
-    at(DEATH_AT_S)
-    marks["death"] = engine.time_ms()
-    for seat in dead:
-        hall.sims["A"].set_fault("A", unit=hall.unit(seat), dead=True)
-    at(UNPLUG_AT_S)
-    marks["unplug"] = engine.time_ms()
-    hall.sims["B"].stop()  # the adapter pulled out: its tty vanishes, the consoles keep their power
+    events = [(DEATH_AT_S + i * STAGGER_S, f"death {seat}", seat) for i, seat in enumerate(dead)]
+    events.append((UNPLUG_AT_S, "unplug", 0))
+    for offset, what, seat in sorted(events):
+        at(offset)
+        marks[what] = engine.time_ms()
+        if seat:
+            hall.sims["A"].set_fault("A", unit=hall.unit(seat), dead=True)
+        else:
+            hall.sims["B"].stop()  # the adapter pulled out: its tty vanishes, the consoles keep their power
     at(PLUG_AT_S)
     hall.sims["B"].start()  # plugged back: a new tty behind the same name
     marks["plug"] = engine.time_ms()
@@ -210,8 +215,8 @@ def campaign(hall: Hall, seed: int) -> None:
             None,
         )
 
-    flagged = {seat: first(ev.SeatWentOffline, seat, marks["death"]) for seat in dead}
-    flag_s = {seat: ms_to_s(at - marks["death"]) for seat, at in flagged.items() if at is not None}
+    flagged = {seat: first(ev.SeatWentOffline, seat, marks[f"death {seat}"]) for seat in dead}
+    flag_s = {seat: ms_to_s(at - marks[f"death {seat}"]) for seat, at in flagged.items() if at is not None}
     unplug_flags = [first(ev.SeatWentOffline, seat, marks["unplug"]) for seat in line_b]
     back = [first(ev.SeatCameOnline, seat, marks["plug"]) for seat in line_b]
     back_ms = [b for b in back if b is not None]
@@ -234,7 +239,7 @@ def campaign(hall: Hall, seed: int) -> None:
                 "presses_journaled": len(distinct),
                 "repeats_journaled": len(pressed) - len(distinct),  # re-read before their ACK: refused as such
                 "cast": snap.vote.cast,
-                "dead_flag_s": sorted(flag_s.values()),
+                "dead_flag_s": [flag_s.get(seat) for seat in dead],  # in the order they died
                 "unplug_flag_s": ms_to_s(max(f for f in unplug_flags if f is not None) - marks["unplug"]),
                 "line_b_first_back_s": ms_to_s(min(back_ms) - marks["plug"]) if back_ms else None,
                 "line_b_all_back_s": recovery_s,
