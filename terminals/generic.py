@@ -43,7 +43,7 @@ from chamber.core.values import Key
 from terminals import rtu
 from terminals.links import ConsoleLink
 from terminals.registers import Led, Mode
-from terminals.state import Exchange, LineState, check_write
+from terminals.state import Exchange, LineState, Reread, check_write
 
 # --- the module's map (docs/console-register-map.md section 8) ----------------------------------------
 DI_FIRST = 0
@@ -129,14 +129,14 @@ def decode(line: LineState, link: GenericLink, inputs: int) -> None:
     submit = line.submit
     changed = 0xFF if previous is None else inputs ^ previous
     if changed & DI_PRESENCE:
-        submit(ev.PresenceChanged(seat=seat, present=bool(inputs & DI_PRESENCE)))
+        submit(ev.PresenceChanged(seat=seat, present=bool(inputs & DI_PRESENCE)), Reread(link, DI_PRESENCE))
     if changed & DI_CARD:
         if inputs & DI_CARD:
             link.card_inserted()
-            submit(ev.CardInserted(seat=seat, uid=link.card_uid))
+            submit(ev.CardInserted(seat=seat, uid=link.card_uid), Reread(link, DI_CARD))
         else:  # on the first read too: the sitting may hold a deputy here whose card left unseen
             link.card_removed()
-            submit(ev.CardRemoved(seat=seat))
+            submit(ev.CardRemoved(seat=seat), Reread(link, DI_CARD))
     if previous is not None:
         pressed = inputs & ~previous & DI_KEYS
         if pressed:

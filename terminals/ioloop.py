@@ -51,7 +51,7 @@ from terminals import native, texts
 from terminals.links import ConsoleLink
 from terminals.machine import LineMachine
 from terminals.readback import Readback
-from terminals.state import AckGroup, LineStats
+from terminals.state import AckGroup, LineStats, Reread
 from terminals.transport import LineDown, Transport
 
 log = logging.getLogger("terminals.line")
@@ -104,6 +104,17 @@ class Line:
     def post(self, effect: fx.Effect) -> None:
         """Hand an engine effect to this line (any thread; never blocks)."""
         self._loop.post(self.machine, "effect", effect)
+
+
+def reread_unless_journaled(fut: Future[Any], token: Reread, post: Callable[[str, tuple[Any, ...]], None]) -> None:
+    """Post ``("reread", (link, boot, mask))`` if the card or sensor change ``fut`` carries is not
+    journaled (nor settled otherwise: ``native.settled``), so the console's state is reported again."""
+
+    def done(f: Future[Any]) -> None:
+        if f.exception() is not None or not native.settled(f.result()):
+            post("reread", (token.link, token.boot, token.mask))
+
+    fut.add_done_callback(done)
 
 
 def acknowledge(group: AckGroup, post: Callable[[str, tuple[Any, ...]], None]) -> None:
@@ -392,6 +403,8 @@ class IOLoop:
                 machine.post_effect(item)
             elif kind == "ack":
                 machine.ack(*item)
+            elif kind == "reread":
+                machine.reread(*item)
             else:
                 machine.retake(*item)
 
@@ -435,10 +448,12 @@ class IOLoop:
         submit = self._submit
         for event, group in outbox:
             fut = submit(event)
-            if group is not None:
+            if isinstance(group, AckGroup):
                 group.futures.append(fut)
                 if len(group.futures) == group.size:
                     acknowledge(group, functools.partial(self.post, machine))
+            elif group is not None:
+                reread_unless_journaled(fut, group, functools.partial(self.post, machine))
 
     def _open(self, line: Line, now: float) -> None:
         transport = line.transport

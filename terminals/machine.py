@@ -145,6 +145,10 @@ class LineMachine(LineState):
         super().retake(link, boot, epoch)
         self._posted()
 
+    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
+        super().reread(link, boot, mask)
+        self._posted()
+
     def _drain_inbox(self) -> None:
         inbox = self.inbox
         while inbox:
@@ -155,6 +159,8 @@ class LineMachine(LineState):
                 self.apply_ack(*item)
             elif kind == "retake":  # the engine could not journal: read the events again
                 self.apply_retake(*item)
+            elif kind == "reread":  # a card or sensor change was not journaled: report it again
+                self.apply_reread(*item)
 
     # --- the transport's side -----------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from terminals.registers import (
     mode_echo,
     seq_after,
 )
-from terminals.state import AckGroup, Exchange, LineState
+from terminals.state import AckGroup, Exchange, LineState, Reread
 
 if TYPE_CHECKING:
     from chamber.engine import Outcome
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("terminals.line")
 
 VALID_KEYS = {int(k) for k in Key}
+_PRESENCE = int(Status.PRESENCE)
 
 
 def decode(line: LineState, link: ConsoleLink, regs: list[int]) -> Exchange[bool]:
@@ -79,7 +80,7 @@ def decode(line: LineState, link: ConsoleLink, regs: list[int]) -> Exchange[bool
         previous = None
     link.boot = boot
     if previous is None or (status ^ previous) & Status.PRESENCE:
-        line.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)))
+        line.submit(ev.PresenceChanged(seat=link.seat, present=bool(status & Status.PRESENCE)), Reread(link, _PRESENCE))
     if status & Status.OVERFLOW and not (previous or 0) & Status.OVERFLOW:
         log.error("line %s: seat %d: key events were lost at the console (FIFO overflow)", line.line_id, link.seat)
         link.errors["overflow"] += 1
@@ -99,13 +100,13 @@ def decode(line: LineState, link: ConsoleLink, regs: list[int]) -> Exchange[bool
         length = card[0]
         if length:
             link.card_inserted()
-            line.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])))
+            line.submit(ev.CardInserted(seat=link.seat, uid=decode_uid(length, card[1:])), Reread(link, None))
         else:
             # Also on the first read after a start or a restart (card_seq None): the sitting may hold a
             # deputy here whose card left while nobody polled, and must not let the seat vote for them.
             link.card_removed()
             line.want_write(link)  # its card and registration LEDs go dark
-            line.submit(ev.CardRemoved(seat=link.seat))
+            line.submit(ev.CardRemoved(seat=link.seat), Reread(link, None))
         link.card_seq = card_seq
     count = info >> 8
     if count:

@@ -116,6 +116,21 @@ class AckGroup:
         self.futures: list[Future[Any]] = []
 
 
+class Reread:
+    """A card or presence change handed to the engine: if it is not journaled (the store is down or
+    full), the loop posts ``("reread", (link, boot, mask))`` and the machine forgets what it last saw
+    there, so the next poll reports the console's state again (a key press is latched at the console
+    until its ACK; a card or a sensor is not, so without this the change would be lost).  ``mask``:
+    the STATUS (native) or input (generic) bit of the sensor to report again; None: the card."""
+
+    __slots__ = ("boot", "link", "mask")
+
+    def __init__(self, link: ConsoleLink, mask: int | None) -> None:
+        self.link = link
+        self.boot = link.boot
+        self.mask = mask
+
+
 class LineState:
     """What one line knows and queues; the protocol modules read and change it, the machine drives it."""
 
@@ -143,7 +158,7 @@ class LineState:
         self.stats = LineStats()
         self.now = 0.0  # the time the machine was last driven at
         self.next_tx = 0.0  # no frame may start before this (t3.5 silence, turnaround, back-off)
-        self.outbox: list[tuple[ev.Input, AckGroup | None]] = []  # engine inputs for the loop to submit
+        self.outbox: list[tuple[ev.Input, AckGroup | Reread | None]] = []  # engine inputs for the loop to submit
         self.inbox: deque[tuple[str, Any]] = deque()  # engine-side inputs, applied between turns
         self.writes: list[ConsoleLink] = []  # links with something to write, in arrival order
         self.broadcast: dict[int, list[int]] = {}  # register -> values, for unit 0
@@ -164,8 +179,21 @@ class LineState:
         """The engine could not journal events of ``link`` read in ``epoch``: read them again."""
         self.inbox.append(("retake", (link, boot, epoch)))
 
-    def submit(self, event: ev.Input, group: AckGroup | None = None) -> None:
+    def submit(self, event: ev.Input, group: AckGroup | Reread | None = None) -> None:
         self.outbox.append((event, group))
+
+    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
+        """A card or sensor change of ``link`` was not journaled: report the console's state again."""
+        self.inbox.append(("reread", (link, boot, mask)))
+
+    def apply_reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
+        if boot != link.boot:
+            return  # restarted since: everything is read afresh anyway
+        if mask is None:
+            link.card_seq = None  # the next decode reads the card and reports it, in or out
+        elif link.status is not None:
+            link.status ^= mask  # the next decode sees that sensor change and reports its state
+        link.last_reply = None
 
     def apply_ack(self, link: ConsoleLink, seq: int, boot: int | None, epoch: int) -> None:
         # Not across a restart: the old numbers would free the new numbering's events.  Not across a

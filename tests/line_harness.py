@@ -20,7 +20,7 @@ from typing import Any
 from chamber.core import events as ev
 from chamber.engine import Outcome
 from terminals import rtu
-from terminals.ioloop import acknowledge
+from terminals.ioloop import acknowledge, reread_unless_journaled
 from terminals.machine import LineMachine
 from terminals.registers import (
     HR_ACK,
@@ -33,6 +33,7 @@ from terminals.registers import (
     IR_FIFO,
     Status,
 )
+from terminals.state import AckGroup
 
 
 class FakeConsole:
@@ -231,18 +232,22 @@ class Driver:
         for event, group in outbox:
             self.events.append(event)
             fut: Future[Any] = Future()
-            if group is not None and self.manual:
+            if isinstance(group, AckGroup) and self.manual:
                 self.pending.append((event, fut))
             else:
                 fut.set_result(self.journal(event))
-            if group is not None:
+            if isinstance(group, AckGroup):
                 group.futures.append(fut)
                 if len(group.futures) == group.size:
                     acknowledge(group, self._post)
+            elif group is not None:
+                reread_unless_journaled(fut, group, self._post)
 
     def _post(self, kind: str, item: tuple[Any, ...]) -> None:
         if kind == "ack":
             self.m.ack(*item)
+        elif kind == "reread":
+            self.m.reread(*item)
         else:
             self.m.retake(*item)
 

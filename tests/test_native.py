@@ -258,3 +258,31 @@ def test_an_acknowledgement_does_not_cross_a_retake() -> None:
     machine.ack(link, 1, 6, 1)  # the re-read journaled: both acknowledged
     machine._drain_inbox()
     assert link.ack_due == 1
+
+
+def test_a_card_or_sensor_change_the_store_failed_is_reported_again() -> None:
+    """A key press is latched at the console until its ACK; a card and the presence sensor are not.
+    A change the engine could not journal (the store down or full) is reported again at the next
+    poll, and once it is journaled it is not reported again."""
+    console = _console()
+    drv, _link = _line(console)
+    drv.run(TICK)
+    drv.events.clear()
+    failing = True
+
+    def journal(event: ev.Input) -> Outcome:
+        return Outcome(event, (), None if failing else 7)
+
+    drv.journal = journal
+    console.card = b"\x04\xa1\xb2\xc3"
+    console.card_seq += 1
+    console.status |= Status.PRESENCE
+    drv.run(TICK)
+    card = ev.CardInserted(seat=4, uid="04A1B2C3")
+    present = ev.PresenceChanged(seat=4, present=True)
+    assert drv.events.count(card) >= 2 and drv.events.count(present) >= 2  # not journaled: again
+    failing = False
+    drv.run(TICK)
+    drv.events.clear()
+    drv.run(TICK)
+    assert drv.events == []  # journaled once: no more
