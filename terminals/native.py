@@ -40,6 +40,8 @@ from terminals.registers import (
     CARD_READ_COUNT,
     FIFO_SIZE,
     IR_CARD_LEN,
+    IR_CARD_SEQ,
+    IR_EVT_HEAD,
     IR_FIFO,
     Status,
     boot_of,
@@ -126,10 +128,14 @@ def _events(line: LineState, link: ConsoleLink, head: int, count: int, first_cod
     if count == 1:
         codes = [first_code]
     else:
-        fifo = yield from line.exchange(link, rtu.read_registers(link.unit, IR_FIFO, count), rtu.parse_registers)
-        if fifo is None:
+        # EVT_HEAD and BOOT_CARD come with the FIFO in one read (IR 4 … 15 read as 0): a console that
+        # restarted since the poll (and was pressed) shows a new BOOT or head, and its new codes are not
+        # taken under the old numbering; the next poll reports the restart and reads them afresh.
+        span = IR_FIFO - IR_EVT_HEAD + count
+        regs = yield from line.exchange(link, rtu.read_registers(link.unit, IR_EVT_HEAD, span), rtu.parse_registers)
+        if regs is None or regs[0] != head or boot_of(regs[IR_CARD_SEQ - IR_EVT_HEAD]) != link.boot:
             return False
-        codes = [r & 0xFF for r in fifo]
+        codes = [r & 0xFF for r in regs[IR_FIFO - IR_EVT_HEAD :]]
     if taken is not None and link.acked != taken and all(codes[i] not in VALID_KEYS for i in range(start, count)):
         # Unknown key codes only, and earlier presses are with the engine, not yet journaled: the ACK
         # of these would free those too.  Leave them for later (decoded again at the next poll, until

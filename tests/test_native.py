@@ -17,7 +17,7 @@ from chamber.engine import Outcome
 from terminals import native
 from terminals.links import ConsoleLink
 from terminals.machine import LineMachine
-from terminals.registers import HR_ACK, HR_MODE, IR_CARD_LEN, IR_FIFO, Led, Status
+from terminals.registers import HR_ACK, HR_MODE, IR_CARD_LEN, IR_EVT_HEAD, Led, Status
 
 CARD_SEQ = 3  # boot 0, card sequence 3
 TICK = 0.05  # fake seconds: ten polls of one console or so
@@ -122,7 +122,7 @@ def _three_events(manual: bool = True) -> tuple[Driver, FakeConsole, ConsoleLink
     drv, link = _line(console, manual=manual)
     drv.run(TICK)
     assert [e.seq for e in drv.presses()] == [10, 11, 12]
-    assert len(drv.frames_to(4, 4)) > 3 and any(f[2:4] == IR_FIFO.to_bytes(2, "big") for f in drv.frames_to(4, 4))
+    assert len(drv.frames_to(4, 4)) > 3 and any(f[2:4] == IR_EVT_HEAD.to_bytes(2, "big") for f in drv.frames_to(4, 4))
     return drv, console, link
 
 
@@ -286,3 +286,37 @@ def test_a_card_or_sensor_change_the_store_failed_is_reported_again() -> None:
     drv.events.clear()
     drv.run(TICK)
     assert drv.events == []  # journaled once: no more
+
+
+class _RestartsBeforeTheFifoRead(FakeConsole):
+    """Restarts (and is pressed) right after the poll that announced two events, before the FIFO read."""
+
+    hook_armed = False
+
+    def answer(self, frame: bytes) -> bytes | None:
+        if self.hook_armed and frame[1] == 4 and frame[2:4] != b"\x00\x00":  # the follow-up read
+            self.hook_armed = False
+            self.power_cycle()
+            self.press(Key.ABSTAIN)
+            self.press(Key.NO)
+        return super().answer(frame)
+
+
+def test_a_restart_between_the_poll_and_the_fifo_read_is_not_taken_under_the_old_boot() -> None:
+    """Two presses (boot 0, events 5 and 6) are announced by a poll; the console restarts and is pressed
+    twice before the controller reads the FIFO.  The codes the read returns belong to the new
+    numbering (boot 1, events 0 and 1): taken under boot 0 they would be ABSTAIN as event (0, 5), a
+    press nobody made, and the real YES and NO of boot 0 would pass for repeats later.  The read carries
+    EVT_HEAD and BOOT with the FIFO, so the machine sees the change and takes the new events under
+    their own boot at the next poll."""
+    console = _RestartsBeforeTheFifoRead(4, card_seq=CARD_SEQ)
+    console.head = 5
+    drv, _link = _line(console)
+    drv.run(TICK)
+    console.press(Key.YES)
+    console.press(Key.NO)
+    console.hook_armed = True
+    drv.run(TICK)
+    presses = [(p.boot, p.seq, p.key) for p in drv.presses()]
+    assert (0, 5, Key.ABSTAIN) not in presses and (0, 5, Key.YES) not in presses
+    assert presses == [(1, 0, Key.ABSTAIN), (1, 1, Key.NO)]
