@@ -69,6 +69,9 @@ SNAPSHOT_EVERY_MS = 20
 #: Batches whose COMMIT failed kept to be looked for in the journal; a store failing at every commit
 #: for long keeps only the newest (one that came through and was dropped here is then a JournalConflict).
 MAX_UNSURE = 256
+#: a due deadline (a timed vote's end) whose input could not be journaled is tried again this much later,
+#: not at once: with the store down it would stay due, and the engine would spin on it
+STORE_RETRY_MS = 250
 
 #: An adapter fed every input (in its journal form: a secret choice arrives without its key) with its
 #: effects (in a secret vote ``ChoiceAccepted`` carries option -1: taken, value not shown).
@@ -138,6 +141,7 @@ class Engine:
         self._append_watchers: list[Callable[[float, int], None]] = []
         self.journal_failures = 0  # failed appends since the start
         self._outage_failures = 0  # failed appends since the last one that worked
+        self._deadlines_after = 0  # engine time before which a due deadline is not tried again
         self._last_seq = 0  # the seq of the sitting's last record applied
         self._doubt: list[_Unsure] = []  # batches whose COMMIT failed, oldest first
         #: The journal sequence number of the input being handed to the subscribers (None when it is not
@@ -275,13 +279,14 @@ class Engine:
         first = self._held
         self._held = None
         if first is None:
-            wait = (self.sitting.next_deadline() - self._time()) / 1000
+            due = max(self.sitting.next_deadline(), self._deadlines_after)
+            wait = (due - self._time()) / 1000
             try:
                 # dirty: wake when the cap allows the trailing snapshot (not a whole cap after this batch)
                 hold = (self._snapshot_at + SNAPSHOT_EVERY_MS - self._time()) / 1000 if self._dirty else 1.0
                 first = self._queue.get(timeout=max(min(wait, hold), 0.0))
             except queue.Empty:
-                if self.sitting.next_deadline() <= self._time():
+                if due <= self._time():
                     return [(ev.Tick(), Future())]
                 return []
             if first is None:
@@ -389,6 +394,7 @@ class Engine:
         log, the repeats (every poll retakes the latched presses) only counted."""
         self.journal_failures += 1
         self._outage_failures += 1
+        self._deadlines_after = self._time() + STORE_RETRY_MS
         why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         if self._outage_failures == 1:
             log.error("journal append failed, %d input(s) not applied or acknowledged: %s", len(batch), why)

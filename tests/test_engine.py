@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -25,7 +26,7 @@ from chamber.core.phases import TRANSITIONS, Move, Phase
 from chamber.core.sitting import Sitting
 from chamber.core.state import Effects, SittingState
 from chamber.core.values import Key, VoteKind
-from chamber.engine import Engine, EngineError, Outcome
+from chamber.engine import STORE_RETRY_MS, Engine, EngineError, Outcome
 from chamber.journal import Journal
 
 SEATS = 30
@@ -124,6 +125,7 @@ def test_restart_resumes_an_open_vote_exactly(tmp_path: Path) -> None:
     finally:
         engine2.stop()
         journal2.close()
+        engine.stop()  # the abandoned one too: past its vote's deadline it would go on trying to close it
 
 
 def test_secret_vote_open_at_a_crash_is_annulled_and_no_choice_is_stored(tmp_path: Path) -> None:
@@ -156,6 +158,7 @@ def test_secret_vote_open_at_a_crash_is_annulled_and_no_choice_is_stored(tmp_pat
     finally:
         engine2.stop()
         journal2.close()
+        engine.stop()  # the abandoned one too (a thread left running would outlive the test)
 
 
 def test_secret_vote_closed_normally_is_sealed_as_counts_only(tmp_path: Path) -> None:
@@ -216,6 +219,33 @@ def test_a_failed_journal_write_applies_and_acknowledges_nothing(tmp_path: Path)
         assert engine.journal_failures == 1
         assert engine.execute(ev.KeyPressed(seat=1, key=Key.YES)).accepted  # the console reports it again
         assert engine.sitting.vote.tally == [1, 0, 0]
+    finally:
+        engine.stop()
+        journal.close()
+
+
+def test_a_due_deadline_the_store_cannot_take_is_retried_later_not_in_a_spin(tmp_path: Path) -> None:
+    """A timed vote ends while the store is down: its end cannot be journaled and stays due.  The engine
+    tries it again STORE_RETRY_MS later, not at once (it spun on it, hundreds of thousands of times), and
+    closes the vote when the store is back."""
+    clock = Clock()
+    engine, journal = started(f"sqlite:///{tmp_path / 'j.db'}", clock)
+    try:
+        prepare(engine, clock)
+        assert engine.execute(ev.OpenVote(duration_s=30)).accepted
+        with disk_full(journal):
+            clock.t += 31_000  # past the vote's end
+            engine.submit(ev.Tick())
+            wait_for(lambda: engine.journal_failures >= 1, 10, "the first failed attempt")
+            time.sleep(0.5)  # the engine's clock stands still: no retry is due
+            assert engine.journal_failures == 1
+            clock.t += STORE_RETRY_MS + 1
+            wait_for(lambda: engine.journal_failures == 2, 10, "the retry, later")
+            time.sleep(0.3)
+            assert engine.journal_failures == 2
+        assert engine.sitting.phase is Phase.VOTE_OPEN  # nothing journaled, nothing applied
+        clock.t += STORE_RETRY_MS + 1
+        wait_for(lambda: engine.sitting.phase is Phase.VOTE_CLOSED, 10, "the vote closed once the store is back")
     finally:
         engine.stop()
         journal.close()
