@@ -69,7 +69,9 @@ chair = true
 id = 4
 line = "B"
 unit = 1
-
+"""
+#: the four deputies of the test chamber (test_sim_slave builds its chamber with them too)
+DEPUTIES = """
 [[deputies]]
 id = 1
 full_name = "Один Перший"
@@ -95,6 +97,7 @@ full_name = "Чотири Четвертий"
 cards = ["55667788"]
 seat = 4
 """
+CONFIG += DEPUTIES
 
 NO_REPLY_S = 0.15  # no simulated console takes this long unless told to (slow_ms)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import serial
+from test_sim import DEPUTIES
 
 from chamber.config import Config, load_config
 from chamber.core.values import Key
@@ -73,38 +74,17 @@ id = 5
 line = "A"
 unit = 5
 profile = "generic"
-
-[[deputies]]
-id = 1
-full_name = "Один Перший"
-cards = ["0A1B2C3D"]
-seat = 1
-
-[[deputies]]
-id = 2
-full_name = "Два Другий"
-cards = ["04A1B2C3D4E5F6"]
-seat = 2
-
-[[deputies]]
-id = 3
-full_name = "Три Третій"
-cards = ["11223344"]
-seat = 3
-role = "head"
-
-[[deputies]]
-id = 4
-full_name = "Чотири Четвертий"
-cards = ["55667788"]
-seat = 4
-
+"""
+CONFIG += (
+    DEPUTIES
+    + """
 [[deputies]]
 id = 5
 full_name = "П'ять П'ятий"
 cards = ["99AABBCC"]
 seat = 5
 """
+)
 
 NO_REPLY_S = 0.05  # after the simulator has taken the request: time enough for bytes that should not come
 REPLY_TIMEOUT_S = 5.0  # a reply that is due may be slow on a loaded machine (pymodbus's side above all)
