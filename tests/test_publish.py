@@ -27,7 +27,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pypdf import PdfReader
 
 from chamber.cli import main
-from chamber.config import load_config
+from chamber.config import Config, load_config
 from chamber.core import events as ev
 from chamber.engine import Engine, Outcome
 from chamber.journal import Journal
@@ -178,12 +178,11 @@ def test_a_second_run_gives_the_same_bytes_and_writes_nothing(
 # --- the web app serves the same ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def web(store: tuple[str, str]) -> Iterator[FlaskClient]:
-    url, _ = store
+def web_client(url: str, config: Config) -> Iterator[FlaskClient]:
+    """A test client of the web app over the store at ``url`` (for a fixture to yield from)."""
     journal = Journal(url)
     engine = Engine(journal)  # the sitting is closed: nothing to resume, nothing written
-    app, _ = create_app(engine, load_config(ROOT / "config.toml"))
+    app, _ = create_app(engine, config)
     app.config["TESTING"] = True
     files: site_files.FileCache = app.extensions["chamber"].files
     try:
@@ -191,6 +190,11 @@ def web(store: tuple[str, str]) -> Iterator[FlaskClient]:
     finally:
         files.close()
         journal.close()
+
+
+@pytest.fixture(scope="module")
+def web(store: tuple[str, str]) -> Iterator[FlaskClient]:
+    yield from web_client(store[0], load_config(ROOT / "config.toml"))
 
 
 @pytest.mark.parametrize("lang", ["uk", "en"])
@@ -429,15 +433,7 @@ def recorded_web(store: tuple[str, str], recorded: tuple[Path, list[Recording], 
     folder, _, _ = recorded
     config = load_config(ROOT / "config.toml")
     recording = config.recording.model_copy(update={"directory": str(folder)})
-    journal = Journal(url)
-    app, _ = create_app(Engine(journal), config.model_copy(update={"recording": recording}))
-    app.config["TESTING"] = True
-    files: site_files.FileCache = app.extensions["chamber"].files
-    try:
-        yield app.test_client()
-    finally:
-        files.close()
-        journal.close()
+    yield from web_client(url, config.model_copy(update={"recording": recording}))
 
 
 @pytest.mark.parametrize("lang", ["uk", "en"])
