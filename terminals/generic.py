@@ -147,16 +147,17 @@ def decode(line: LineState, link: GenericLink, inputs: int) -> None:
         line.want_write(link)
 
 
-def serve_writes(line: LineState, link: GenericLink) -> Exchange[None]:
-    """Write coils 0..6 with one function-15 write if they differ from what was last written."""
+def serve_writes(line: LineState, link: GenericLink) -> Exchange[bool]:
+    """Write coils 0..6 with one function-15 write if they differ from what was last written; False if
+    the write failed every attempt (``LineMachine._unwritten`` decides what follows)."""
     if not link.online:
-        return  # rewritten in full when it comes back
+        return True  # rewritten in full when it comes back
     coils = link.coils()
     if coils == link.coils_written:
-        return
+        return True
     frame = rtu.write_coils(link.unit, COIL_FIRST, coil_bits(coils))
     if (yield from line.exchange(link, frame, check_write)) is None:
-        line.want_write(link)  # try again on a later turn; the poll will tell if it is dead
-        return
+        return False
     line.stats.writes += 1
     link.coils_written = coils
+    return True

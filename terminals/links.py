@@ -64,6 +64,7 @@ class ConsoleLink:
         "taken",
         "text",
         "unit",
+        "write_failed",
         "written",
     )
 
@@ -100,6 +101,9 @@ class ConsoleLink:
         self.written: tuple[int, int, int, int] | None = None
         self.mic_written: int | None = None
         self.mic_online = True  # a separate microphone unit answers (terminals.readback tells otherwise)
+        # a write failed every attempt: tried again after the console's next poll in turn, not at every
+        # turn (each failure costs the whole line its timeouts)
+        self.write_failed = False
 
     def outputs(self) -> tuple[int, int, int, int]:
         mic = 0 if self.mic_unit is not None else self.mic  # a separate mic unit gets its own write
@@ -124,6 +128,7 @@ class ConsoleLink:
         self.acked = None
         self.written = None
         self.mic_written = None
+        self.write_failed = False
 
     def set_mode(self, mode: int) -> bool:
         """The chamber mode changed; True if this console needs a write of its own (never, here:

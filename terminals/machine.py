@@ -36,7 +36,7 @@ broadcast is followed by its length on the wire + t3.5 + the consoles' turnaroun
 transaction by t3.5 of silence, and each retry by a further t3.5 x attempt of back-off.  A reply is
 awaited for its wire time + the line's timeout.
 
-A console that does not answer after the configured retries is reported offline
+A console that does not answer a poll or a write after the configured retries is reported offline
 (``SeatWentOffline``) and then only probed with back-off (0.5 to 4 s, one try each), so a dead console
 costs the others one timeout per probe; when it answers it is reported online, re-read and rewritten.
 A round with no console to ask yields an idle wait until the first probe (or read-back, or text to
@@ -339,6 +339,9 @@ class LineMachine(LineState):
             if link.online or self.now >= link.next_probe:
                 yield from self._poll(link, op)
                 idle_turns = 0
+                if link.write_failed and link.online:
+                    link.write_failed = False
+                    self.want_write(link)
             else:
                 idle_turns += 1
                 if idle_turns >= count and not self.writes and not self.broadcast:
@@ -442,7 +445,8 @@ class LineMachine(LineState):
     def _serve_writes(self, link: ConsoleLink) -> Exchange[None]:
         if link.generic:
             assert isinstance(link, generic.GenericLink)
-            yield from generic.serve_writes(self, link)
+            if not (yield from generic.serve_writes(self, link)):
+                yield from self._unwritten(link)
             return
         if not link.online:
             return  # rewritten in full when it comes back
@@ -459,7 +463,7 @@ class LineMachine(LineState):
         elif link.written != wanted:
             ok = yield from self._write_outputs(link, wanted)
         if ok is None:
-            self.want_write(link)  # try again on a later turn; the poll will tell if it is dead
+            yield from self._unwritten(link)
             return
         self.stats.writes += 1
         if ack is not None and link.ack_due == ack:
@@ -469,7 +473,7 @@ class LineMachine(LineState):
             text = link.text
             frame = rtu.write_registers(link.unit, HR_TEXT, encode_text(text))
             if (yield from self.exchange(link, frame, check_write)) is None:
-                self.want_write(link)
+                yield from self._unwritten(link)
                 return
             if link.text == text:
                 link.text = None
@@ -479,6 +483,20 @@ class LineMachine(LineState):
                 readback.mic_unit_lost(self, link, "a write of MIC failed")  # the read-back round revives it
                 return
             link.mic_written = mic
+
+    def _unwritten(self, link: ConsoleLink) -> Exchange[None]:
+        """A write to ``link`` failed every attempt.
+
+        With no sign of life (only silence and garbled replies) the console is polled at once: dead, it
+        is reported offline now (then probed with back-off, re-read and rewritten in full when it answers
+        again), not when its turn comes round; a dead console with an ACK due was flagged 2.5 s after it
+        died that way on a 22-console line.  Alive (it answers polls, or refused the write with a Modbus
+        exception or a wrong echo), the write is tried again after its next poll in turn: retried at
+        every turn, a console deaf to writes would cost the whole line its timeouts each turn."""
+        if not self.answered:
+            yield from self._poll(link, (TX, link.poll, link.poll_len))
+        if link.online:
+            link.write_failed = True
 
     def _write_outputs(self, link: ConsoleLink, wanted: tuple[int, int, int, int]) -> Exchange[Any]:
         written = link.written

@@ -163,6 +163,7 @@ class LineState:
         self.writes: list[ConsoleLink] = []  # links with something to write, in arrival order
         self.broadcast: dict[int, list[int]] = {}  # register -> values, for unit 0
         self.mode_told = False  # a chamber mode went out since start (the first always does)
+        self.answered = False  # the last failed exchange got a well-formed refusal (see exchange)
         self.texts = texts.SeatTexts(text_show_s)  # refusals shown on the console's text line, then cleared
 
     # --- engine side ------------------------------------------------------------------------------------
@@ -232,8 +233,10 @@ class LineState:
     ) -> Exchange[T | None]:
         """One request with retries (``attempts`` in all; default: the line's retries + 1); the parsed
         reply, or None if every attempt failed.  Faults count against ``link`` and the line (None: the
-        line only)."""
+        line only).  After a failure, :attr:`answered` says whether the device gave any sign of life (a
+        Modbus exception or a wrong echo) rather than only silence and garbled frames."""
         op = (TX, frame, rtu.expected_length(frame))
+        self.answered = False
         for attempt in range(self.retries + 1 if attempts is None else attempts):
             if attempt:
                 self.next_tx += self.t35 * attempt  # back off a little more each time
@@ -245,6 +248,8 @@ class LineState:
                 return parse(frame, reply)
             except rtu.FrameError as exc:
                 self.fault(link, exc.kind)
+                if isinstance(exc, (rtu.ExceptionResponse, rtu.EchoMismatch)):
+                    self.answered = True  # the device is there: it refused, or echoed something else
         return None
 
 

@@ -26,16 +26,19 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from line_harness import Driver, FakeConsole
+from line_harness import Driver, FakeConsole, FakeModule
 from waiting import wait_for
 
 from chamber.core import effects as fx
 from chamber.core import events as ev
+from chamber.core.values import Key
+from chamber.engine import Outcome
+from terminals import generic, rtu
 from terminals import machine as machine_module
 from terminals.ioloop import IOLoop
 from terminals.links import ConsoleLink
 from terminals.machine import LineMachine
-from terminals.registers import BROADCAST_TURNAROUND_S
+from terminals.registers import BROADCAST_TURNAROUND_S, HR_ACK
 from terminals.transport import LineDown
 
 
@@ -78,6 +81,85 @@ def test_a_dead_console_is_declared_offline_after_its_retries_then_probed_with_b
     gaps = [round(b - a, 1) for a, b in itertools.pairwise(probes)]
     assert gaps[:4] == [1.0, 2.0, 4.0, 4.0], gaps  # one try each, 0.5 s doubling to 4 s
     assert drv.events.count(ev.SeatWentOffline(seat=2)) == 1
+
+
+def _run_until(drv: Driver, event: ev.Input, limit_s: float) -> float:
+    """Drive the machine in 10 ms steps until it queues ``event``; how long that took (inf: not within
+    ``limit_s``)."""
+    start = drv.now
+    while event not in drv.events:
+        if drv.now - start > limit_s:
+            return float("inf")
+        drv.run(0.01)
+    return drv.now - start
+
+
+def test_a_console_that_dies_with_its_ack_due_is_flagged_at_the_failed_write() -> None:
+    """A console dies between the read of a press and its ACK (issue 11 campaign, under load: the verdict
+    came late).  The ACK write failing every attempt flags it at once; retried at every turn instead, it
+    cost the line its timeouts per turn until its own poll came round, 21 turns later (2.5 s)."""
+    units = range(1, 23)
+    consoles = {unit: FakeConsole(unit) for unit in units}
+    links = [ConsoleLink(unit, unit) for unit in units]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.05, retries=2), list(consoles.values()), manual=True)
+    drv.run(1.0)  # every console read and written
+    consoles[10].press(Key.YES)
+    drv.run(0.1)
+    [(press, fut)] = drv.pending
+    assert press == ev.KeyPressed(seat=10, key=Key.YES, seq=0, boot=0)
+    consoles[10].dead = True  # before the verdict, so before its ACK
+    fut.set_result(Outcome(press, (), 7))
+    assert _run_until(drv, ev.SeatWentOffline(seat=10), 2.0) <= 0.4  # the write's three attempts, then the poll's
+    assert drv.writes_of(10, HR_ACK) == [0, 0, 0]  # the three attempts, then no more writes to it
+    drv.sent.clear()
+    drv.run(0.4)
+    assert [f for _, f in drv.sent if f[0] == 10] == []  # not due for its first probe yet
+    assert {f[0] for _, f in drv.sent} == set(units) - {10}  # the others are polled at their pace
+    assert consoles[10].fifo == [int(Key.YES)]  # the press stays latched in the console
+    consoles[10].dead = False
+    assert _run_until(drv, ev.SeatCameOnline(seat=10, restarted=False), 2.0) < 2.0
+    drv.run(0.1)
+    assert drv.presses().count(press) == 2  # read again; the engine tells it is a duplicate
+
+
+class RefusingConsole(FakeConsole):
+    """A console that is there but refuses every write with a Modbus exception (a firmware without the
+    register, a console in a mode that locks its outputs)."""
+
+    def answer(self, frame: bytes) -> bytes | None:
+        if frame[1] in (6, 16):
+            return rtu.with_crc(bytes([self.unit, frame[1] | 0x80, 4]))  # server device failure
+        return super().answer(frame)
+
+
+def test_a_console_that_refuses_a_write_stays_online_and_the_write_is_tried_after_its_next_poll() -> None:
+    """Alive but refusing: no offline verdict, and the write is tried again once a cycle (after the
+    console's poll), not at every turn of the line."""
+    consoles = [FakeConsole(unit) for unit in range(1, 11)]
+    consoles[1] = RefusingConsole(2)
+    links = [ConsoleLink(unit, unit) for unit in range(1, 11)]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.05, retries=2), consoles)
+    drv.run(0.5)
+    assert ev.SeatWentOffline(seat=2) not in drv.events and links[1].online
+    assert drv.m.stats.errors["timeout"] == 0
+    writes = [f for f in drv.frames_to(2) if f[1] in (6, 16)]
+    polls = [f for f in drv.frames_to(2) if f[1] == 4]
+    assert drv.m.stats.errors["exception"] == len(writes) >= 6  # tried again, cycle after cycle
+    assert len(writes) <= 3 * len(polls)  # three attempts a cycle, not three at each of the 10 turns
+
+
+def test_a_dead_module_with_coils_to_write_is_flagged_at_the_failed_write() -> None:
+    link = generic.GenericLink(seat=9, unit=3, card_uid="0A000009")
+    module = FakeModule(3)
+    others = [ConsoleLink(unit + 20, unit) for unit in range(4, 12)]
+    consoles = [FakeConsole(unit) for unit in range(4, 12)]
+    drv = Driver(LineMachine("G", [link, *others], baud=115200, timeout_s=0.05, retries=2), [module, *consoles])
+    drv.run(1.0)
+    drv.events.clear()
+    module.dead = True
+    drv.m.post_effect(fx.MicOn(seat=9))  # its coils must change
+    assert _run_until(drv, ev.SeatWentOffline(seat=9), 2.0) <= 0.4
+    assert len(drv.frames_to(3, 15)) == 1 + 3  # the first write at start, then three attempts
 
 
 def test_a_port_that_cannot_be_opened_reports_its_seats_offline_once_and_backs_off() -> None:
