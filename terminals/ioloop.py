@@ -107,12 +107,13 @@ class Line:
 
 
 def reread_unless_journaled(fut: Future[Any], token: Reread, post: Callable[[str, tuple[Any, ...]], None]) -> None:
-    """Post ``("reread", (link, boot, mask))`` if the card or sensor change ``fut`` carries is not
-    journaled (nor settled otherwise: ``native.settled``), so the console's state is reported again."""
+    """Post ``("reread", (link, boot, mask, say))`` if the change ``fut`` carries (a card, a sensor, the
+    console's reachability) is not journaled (nor settled otherwise: ``native.settled``), so it is
+    reported again."""
 
     def done(f: Future[Any]) -> None:
         if f.exception() is not None or not native.settled(f.result()):
-            post("reread", (token.link, token.boot, token.mask))
+            post("reread", (token.link, token.boot, token.mask, token.say))
 
     fut.add_done_callback(done)
 

@@ -64,6 +64,7 @@ class ConsoleLink:
         "taken",
         "text",
         "unit",
+        "unsaid",
         "write_failed",
         "written",
     )
@@ -104,6 +105,9 @@ class ConsoleLink:
         # a write failed every attempt: tried again after the console's next poll in turn, not at every
         # turn (each failure costs the whole line its timeouts)
         self.write_failed = False
+        # what the line reported of this console that the engine could not journal, to say again at its
+        # next turn (``terminals.state.SAY_*`` bits)
+        self.unsaid = 0
 
     def outputs(self) -> tuple[int, int, int, int]:
         mic = 0 if self.mic_unit is not None else self.mic  # a separate mic unit gets its own write

@@ -67,7 +67,20 @@ from terminals.registers import (
     HR_TEXT,
     encode_text,
 )
-from terminals.state import BROADCAST, IDLE, TX, Exchange, LineState, LineStats, Op, check_write
+from terminals.state import (
+    BROADCAST,
+    IDLE,
+    SAY_MIC,
+    SAY_REACH,
+    SAY_RESTART,
+    TX,
+    Exchange,
+    LineState,
+    LineStats,
+    Op,
+    Reread,
+    check_write,
+)
 
 __all__ = [
     "PROBE_MAX_S",
@@ -145,8 +158,8 @@ class LineMachine(LineState):
         super().retake(link, boot, epoch)
         self._posted()
 
-    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
-        super().reread(link, boot, mask)
+    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None, say: int = 0) -> None:
+        super().reread(link, boot, mask, say)
         self._posted()
 
     def _drain_inbox(self) -> None:
@@ -159,7 +172,7 @@ class LineMachine(LineState):
                 self.apply_ack(*item)
             elif kind == "retake":  # the engine could not journal: read the events again
                 self.apply_retake(*item)
-            elif kind == "reread":  # a card or sensor change was not journaled: report it again
+            elif kind == "reread":  # a change the console does not keep was not journaled: report it again
                 self.apply_reread(*item)
 
     # --- the transport's side -----------------------------------------------------------------------------
@@ -336,6 +349,8 @@ class LineMachine(LineState):
                 self.record_cycle(self.now - self._cycle_start)
                 self._cycle_start = self.now
             self._turn = turn
+            if link.unsaid:
+                self._say_again(link)
             if link.online or self.now >= link.next_probe:
                 yield from self._poll(link, op)
                 idle_turns = 0
@@ -414,7 +429,7 @@ class LineMachine(LineState):
         link.probe_interval = PROBE_MIN_S
         link.next_probe = self.now + PROBE_MIN_S
         self.stats.errors["offline"] += 1
-        self.submit(ev.SeatWentOffline(seat=link.seat))
+        self.submit(ev.SeatWentOffline(seat=link.seat), Reread(link, None, SAY_REACH))
 
     def _came_online(self, link: ConsoleLink) -> None:
         log.warning("line %s: seat %d (unit %d) back online", self.line_id, link.seat, link.unit)
@@ -422,8 +437,25 @@ class LineMachine(LineState):
         link.forget()
         # Only unreachable, as far as we know: the console keeps its event numbering (a restart shows in
         # STATUS.RESTARTED, and terminals.native reports that on its own).
-        self.submit(ev.SeatCameOnline(seat=link.seat, restarted=False))
+        self.submit(ev.SeatCameOnline(seat=link.seat, restarted=False), Reread(link, None, SAY_REACH))
         self.want_write(link)
+
+    def _say_again(self, link: ConsoleLink) -> None:
+        """Report again what the engine could not journal of ``link`` (``Reread`` with a ``SAY_*``
+        mask), as it stands now: a console that went offline and came back meanwhile is reported
+        online; the engine takes a report of the state a seat is in already without a second alert."""
+        unsaid, link.unsaid = link.unsaid, 0
+        if unsaid & (SAY_REACH | SAY_RESTART):
+            if link.online:
+                restarted = bool(unsaid & SAY_RESTART)
+                self.submit(
+                    ev.SeatCameOnline(seat=link.seat, restarted=restarted),
+                    Reread(link, None, SAY_RESTART if restarted else SAY_REACH),
+                )
+            else:
+                self.submit(ev.SeatWentOffline(seat=link.seat), Reread(link, None, SAY_REACH))
+        if unsaid & SAY_MIC and link.mic_unit is not None:
+            self.submit(ev.MicUnitChanged(seat=link.seat, online=link.mic_online), Reread(link, None, SAY_MIC))
 
     # --- writes -------------------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from terminals.registers import (
     mode_echo,
     seq_after,
 )
-from terminals.state import AckGroup, Exchange, LineState, Reread
+from terminals.state import SAY_RESTART, AckGroup, Exchange, LineState, Reread
 
 if TYPE_CHECKING:
     from chamber.engine import Outcome
@@ -77,7 +77,7 @@ def decode(line: LineState, link: ConsoleLink, regs: list[int]) -> Exchange[bool
             log.info("line %s: seat %d console powered up", line.line_id, link.seat)
         # Its event numbering starts from zero again, under a new boot: events of the old numbering
         # still on their way to the engine must not be acknowledged to it (``LineState.apply_ack``).
-        line.submit(ev.SeatCameOnline(seat=link.seat, restarted=True))
+        line.submit(ev.SeatCameOnline(seat=link.seat, restarted=True), Reread(link, None, SAY_RESTART))
         line.want_write(link)  # everything is written again
         previous = None
     link.boot = boot

@@ -33,7 +33,7 @@ from terminals import rtu
 from terminals.generic import COIL_COUNT, COIL_FIRST, GenericLink
 from terminals.links import ConsoleLink
 from terminals.registers import HR_MIC
-from terminals.state import Exchange, LineState
+from terminals.state import SAY_MIC, Exchange, LineState, Reread
 
 log = logging.getLogger("terminals.line")
 
@@ -79,7 +79,7 @@ class Readback:
             link.mic_online = True
             link.mic_written = None
             line.want_write(link)
-            line.submit(ev.MicUnitChanged(seat=link.seat, online=True))
+            line.submit(ev.MicUnitChanged(seat=link.seat, online=True), Reread(link, None, SAY_MIC))
             return
         written = link.mic_written
         if written is not None and values[0] != written:
@@ -117,4 +117,4 @@ def mic_unit_lost(line: LineState, link: ConsoleLink, why: str) -> None:
     log.warning("line %s: seat %d: microphone unit %s not answering: %s", line.line_id, link.seat, link.mic_unit, why)
     link.mic_online = False
     line.stats.errors["mic_unit_offline"] += 1
-    line.submit(ev.MicUnitChanged(seat=link.seat, online=False))
+    line.submit(ev.MicUnitChanged(seat=link.seat, online=False), Reread(link, None, SAY_MIC))

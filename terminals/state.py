@@ -116,19 +116,32 @@ class AckGroup:
         self.futures: list[Future[Any]] = []
 
 
+#: ``Reread.say`` bits: what the line itself tells of a console, not a sensor of it: whether the console
+#: answers (``SeatWentOffline``/``SeatCameOnline``), that it restarted, and whether its separate
+#: microphone unit answers (``MicUnitChanged``).  The machine says them again as they stand when the
+#: console's turn comes (``LineMachine._say_again``).
+SAY_REACH = 1
+SAY_RESTART = 2
+SAY_MIC = 4
+
+
 class Reread:
-    """A card or presence change handed to the engine: if it is not journaled (the store is down or
-    full), the loop posts ``("reread", (link, boot, mask))`` and the machine forgets what it last saw
-    there, so the next poll reports the console's state again (a key press is latched at the console
-    until its ACK; a card or a sensor is not, so without this the change would be lost).  ``mask``:
-    the STATUS (native) or input (generic) bit of the sensor to report again; None: the card."""
+    """A change handed to the engine that no console keeps for us: if it is not journaled (the store is
+    down or full), the loop posts ``("reread", (link, boot, mask, say))`` and the machine reports it
+    again, so it is not lost (a key press is latched at the console until its ACK; a card, a sensor or
+    the console's own silence is not).  ``mask``: the STATUS (native) or input (generic) bit of the
+    sensor to read again; None: the card.  ``say`` (``SAY_*`` bits; then ``mask`` is unused): what the
+    line saw of the console, said again at its next turn.  Without this, a console that came back while
+    the store was down stayed offline in the sitting, and its deputy's presses were refused as
+    ``seat_offline``."""
 
-    __slots__ = ("boot", "link", "mask")
+    __slots__ = ("boot", "link", "mask", "say")
 
-    def __init__(self, link: ConsoleLink, mask: int | None) -> None:
+    def __init__(self, link: ConsoleLink, mask: int | None, say: int = 0) -> None:
         self.link = link
         self.boot = link.boot
         self.mask = mask
+        self.say = say
 
 
 class LineState:
@@ -183,11 +196,14 @@ class LineState:
     def submit(self, event: ev.Input, group: AckGroup | Reread | None = None) -> None:
         self.outbox.append((event, group))
 
-    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
-        """A card or sensor change of ``link`` was not journaled: report the console's state again."""
-        self.inbox.append(("reread", (link, boot, mask)))
+    def reread(self, link: ConsoleLink, boot: int | None, mask: int | None, say: int = 0) -> None:
+        """A change at ``link`` was not journaled: report it again (see :class:`Reread`)."""
+        self.inbox.append(("reread", (link, boot, mask, say)))
 
-    def apply_reread(self, link: ConsoleLink, boot: int | None, mask: int | None) -> None:
+    def apply_reread(self, link: ConsoleLink, boot: int | None, mask: int | None, say: int = 0) -> None:
+        if say:  # what the line saw: true whatever the console's numbering
+            link.unsaid |= say
+            return
         if boot != link.boot:
             return  # restarted since: everything is read afresh anyway
         if mask is None:

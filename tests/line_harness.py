@@ -235,7 +235,12 @@ class Driver:
             if isinstance(group, AckGroup) and self.manual:
                 self.pending.append((event, fut))
             else:
-                fut.set_result(self.journal(event))
+                try:
+                    outcome = self.journal(event)
+                except Exception as exc:  # the store failed (chamber.engine.EngineError): not journaled
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(outcome)
             if isinstance(group, AckGroup):
                 group.futures.append(fut)
                 if len(group.futures) == group.size:

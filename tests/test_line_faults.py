@@ -122,6 +122,48 @@ def test_a_console_that_dies_with_its_ack_due_is_flagged_at_the_failed_write() -
     assert drv.presses().count(press) == 2  # read again; the engine tells it is a duplicate
 
 
+def test_a_console_that_comes_back_while_the_store_is_down_is_reported_online_once_it_is_back() -> None:
+    """A console reported offline, then back while the store cannot journal: the sitting must not keep the
+    seat offline (its deputy's presses would be refused as ``seat_offline``).  The line says it again at
+    the console's turns until the journal takes it, then no more."""
+    consoles = [FakeConsole(1), FakeConsole(2)]
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2)]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01, retries=2), consoles)
+    drv.run(0.2)
+    consoles[1].dead = True
+    drv.run(0.2)
+    assert drv.events.count(ev.SeatWentOffline(seat=2)) == 1
+    drv.journal = lambda event: Outcome(event, (), None)  # the store is down: nothing is journaled
+    consoles[1].dead = False
+    back = ev.SeatCameOnline(seat=2, restarted=False)
+    assert _run_until(drv, back, 5.0) < 5.0
+    drv.run(1.0)
+    assert drv.events.count(back) >= 3  # said again and again while it is not journaled
+    drv.journal = lambda event: Outcome(event, (), 8)  # the store is back
+    drv.run(0.1)
+    said = drv.events.count(back)
+    drv.run(2.0)
+    assert drv.events.count(back) == said  # journaled: no more
+
+
+def test_a_console_that_dies_while_the_store_is_down_is_reported_offline_again() -> None:
+    consoles = [FakeConsole(1), FakeConsole(2)]
+    links = [ConsoleLink(1, 1), ConsoleLink(2, 2)]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01, retries=2), consoles)
+    drv.run(0.2)
+    drv.journal = lambda event: Outcome(event, (), None)
+    consoles[1].dead = True
+    drv.run(1.0)
+    failed = drv.events.count(ev.SeatWentOffline(seat=2))
+    assert failed >= 2  # not journaled: said again at its turns (it is not polled meanwhile but for probes)
+    drv.journal = lambda event: Outcome(event, (), 8)
+    drv.run(0.1)
+    said = drv.events.count(ev.SeatWentOffline(seat=2))
+    drv.run(2.0)
+    assert drv.events.count(ev.SeatWentOffline(seat=2)) == said
+    assert ev.SeatCameOnline(seat=2, restarted=False) not in drv.events
+
+
 class RefusingConsole(FakeConsole):
     """A console that is there but refuses every write with a Modbus exception (a firmware without the
     register, a console in a mode that locks its outputs)."""

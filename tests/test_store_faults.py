@@ -29,6 +29,7 @@ How each fault is made, without root tricks or a fake store:
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
 import uuid
 from collections import Counter
@@ -46,7 +47,7 @@ from chamber.core import events as ev
 from chamber.core.events import decode_input
 from chamber.core.phases import Phase
 from chamber.core.values import Key
-from chamber.engine import Engine, EngineError
+from chamber.engine import Engine, EngineError, Outcome
 from chamber.journal import Journal
 from display import state as st
 from display.publisher import Publisher
@@ -197,6 +198,51 @@ def test_a_full_sqlite_store_latches_the_presses_alerts_and_loses_none(tmp_path:
         chamber.drain()
         check_restored_alert(chamber)
         chamber.check_after([FULL_SEATS, 0, 0], FULL_SEATS)
+    finally:
+        chamber.close()
+
+
+def broken_store(journal: Journal) -> list[bool]:
+    """Every checkout of the journal's connection fails while ``[0]`` is true, as a disk that has gone
+    read-only or a database that cannot be reached would (sqlite3's own error, through SQLAlchemy)."""
+    broken = [False]
+
+    def checkout(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if broken[0]:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    event.listen(journal.engine, "checkout", checkout)
+    return broken
+
+
+def test_a_console_back_during_the_outage_votes_once_the_store_is_back(tmp_path: Path) -> None:
+    """Two faults at once: a console cut off (journaled offline), then back while the store is down, and
+    its deputy presses meanwhile.  Its return was not journaled; the line says it again until it is, so
+    the press is counted when the store is back, not refused as ``seat_offline``."""
+    chamber = Chamber(f"sqlite:///{tmp_path / 'j.db'}")
+    try:
+        broken = broken_store(chamber.journal)
+        cut = chamber.line.console(5)
+        cut.card = bytes.fromhex("00000005")  # the card the engine was told of: read again on its return
+        cut.dead = True
+        for _ in range(100):
+            if not chamber.engine.sitting.seats[5].online:
+                break
+            chamber.pump(1)
+        assert not chamber.engine.sitting.seats[5].online  # journaled: the store was up
+        broken[0] = True
+        cut.dead = False
+        cut.press(Key.YES)
+        chamber.press(range(1, 5), Key.NO)
+        chamber.pump(100)  # the console is back on the line, its return and the presses not journaled
+        assert chamber.tally == [0, 0, 0] and chamber.line.latched() == 5
+        assert not chamber.engine.sitting.seats[5].online
+        broken[0] = False
+        chamber.drain()
+        assert chamber.engine.sitting.seats[5].online
+        refused = [o for _, o in chamber.line.answers if isinstance(o, Outcome) and o.rejection is not None]
+        assert refused == []  # no press refused as seat_offline
+        chamber.check_after([1, 4, 0], 5)
     finally:
         chamber.close()
 
