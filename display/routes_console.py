@@ -1,5 +1,5 @@
 """Routes of the staff: the secretary console (logged in) and the virtual seat (logged in, only while the
-simulator runs).
+simulator runs; an observer may look at it but not press).
 
 A virtual seat's presses go through ``POST /seat/<id>/press|card|presence`` to the simulator's press API
 on loopback, exactly as a finger on a simulated console would: through the bus, the line loop and the
@@ -71,6 +71,9 @@ def register(app: Flask, web: Web) -> None:
         who = web.identify()
         if who is None:
             return refused("not_logged_in", 401)
+        if who.role == "observer":  # an observer watches: a press at a seat is an act in the sitting
+            log.warning("web: %s (observer) refused at virtual seat %d: %s", who.name, seat_id, action)
+            return refused("forbidden", 403, "an observer cannot act at a seat", role=who.role)
         if action not in ("press", "card", "presence"):
             abort(404)
         body = request.get_json(silent=True)

@@ -190,10 +190,12 @@ def page(web: Web, template: str, title_key: str, status: int = 200, **ctx: Any)
     return resp
 
 
-def refused(code: str, status: int, why: str = "") -> Response:
-    """A JSON refusal (``{"ok": false, "reason", "message", "detail"}``) in the page's language."""
+def refused(code: str, status: int, why: str = "", **context: object) -> Response:
+    """A JSON refusal (``{"ok": false, "reason", "message", "detail"}``) in the page's language;
+    ``context`` fills the sentence's other fields (``display.reasons.fields``)."""
     lang = current_lang()
-    body = {"ok": False, "reason": code, "message": reasons.message(code, lang, {"why": why}), "detail": why}
+    message = reasons.message(code, lang, {**context, "why": why})
+    body = {"ok": False, "reason": code, "message": message, "detail": why}
     return make_response(jsonify(body), status)
 
 

@@ -496,6 +496,14 @@ def test_the_virtual_seat_presses_through_the_simulator(tmp_path: Path) -> None:
         assert client.post("/seat/1/reboot", json={}, headers=headers).status_code == 404
         console = env.socket("/console", client, {"csrf": token})
         assert events(console, "/console", "state")[0]["console"]["simulator"] is True
+        watcher = env.app.test_client()
+        watcher_token = env.login(watcher, name="olha", role="observer")
+        assert watcher.get("/seat/1").status_code == 200  # an observer may look
+        calls = len(_FakePressApi.calls)
+        refused = watcher.post("/seat/1/press", json={"key": "no"}, headers={"X-CSRF-Token": watcher_token})
+        assert refused.status_code == 403 and refused.json["reason"] == "forbidden"
+        assert refused.json["message"] == "Ваша роль (observer) не дозволяє цю дію"
+        assert len(_FakePressApi.calls) == calls  # nothing reached the simulator
     finally:
         env.close()
         server.shutdown()
