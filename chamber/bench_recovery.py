@@ -164,9 +164,13 @@ def bench_recovery(
             web = Web(f"http://127.0.0.1:{web_port}", "bench", PASSWORD)
             _until_up(web)
             web.log_in()
+            setup_s = time.monotonic() - started
+            sitting_s: list[float] = []
             for number, kills in enumerate(schedule, 1):
                 driver = SittingDriver(plan, number, sim.api, web, controller, kills, baseline_is_short=True)
+                t0 = time.monotonic()
                 reports.append(driver.run())
+                sitting_s.append(round(time.monotonic() - t0, 1))
             exit_code = controller.stop()
         finally:
             if web is not None:
@@ -174,11 +178,13 @@ def bench_recovery(
             if controller is not None:
                 controller.stop()
             sim.stop()
+        t0 = time.monotonic()
         journal = Journal(store, create=False)
         try:
             result = compare(journal, plan, reports)
         finally:
             journal.close()
+        compare_s = time.monotonic() - t0
     crash_list = [c for r in reports for c in r.crashes]
     restarts = sorted(c.restart_s for c in crash_list)
     webs = sorted(c.web_s for c in crash_list)
@@ -203,6 +209,12 @@ def bench_recovery(
         "exports": sum(r.exports for r in reports),
         "controller_exit": exit_code,
         "seconds": round(time.monotonic() - started, 1),
+        # where the wall time went: start-up (simulator, cards, first controller), each sitting (the
+        # first is the baseline), the replays and the comparison
+        "setup_s": round(setup_s, 1),
+        "sitting_s": sitting_s,
+        "compare_s": round(compare_s, 1),
+        "unanswered_commands_s": round(sum(r.unanswered for r in reports), 1),
         "each": [
             {
                 "sitting": c.sitting,

@@ -72,6 +72,7 @@ class SittingReport:
     crashes: list[Crash] = field(default_factory=list)
     pages: Counter[str] = field(default_factory=Counter)  # visitors' pages: served, unanswered, by status
     exports: int = 0  # protocol PDFs served after the sitting's export crash point
+    unanswered: float = 0.0  # seconds the console commands waited for a reply that never came
 
 
 class SittingDriver:
@@ -187,9 +188,11 @@ class SittingDriver:
             state = self.wait(lambda _s: True, what, end - time.monotonic())
             if done(state):
                 return state
+            asked = time.monotonic()
             try:
                 reply = self.web.command(command)
             except Unanswered:
+                self.report.unanswered += time.monotonic() - asked
                 time.sleep(PUBLISH_TICK_S)  # it may have been carried out: look again once that can show
                 continue
             if reply.get("ok"):

@@ -207,6 +207,7 @@ class Web:
         self._thread = threading.Thread(target=self._loop.run_forever, name="recovery-web", daemon=True)
         self._thread.start()
         self._console: Any = None
+        self._gone: asyncio.Future[None] | None = None  # done when the console connection ends
         self._hall: Any = None
         self._session: Any = None  # one aiohttp session for every Socket.IO client: closed once, at the end
 
@@ -265,6 +266,14 @@ class Web:
                     with contextlib.suppress(Exception):
                         await self._console.disconnect()
                 client = socketio.AsyncClient(reconnection=False, http_session=await self._http())
+                gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                async def on_disconnect(*_reason: Any) -> None:
+                    if not gone.done():
+                        gone.set_result(None)
+
+                client.on("disconnect", on_disconnect, namespace="/console")
+                self._gone = gone
                 await client.connect(
                     self.base,
                     namespaces=["/console"],
@@ -274,7 +283,17 @@ class Web:
                     wait_timeout=5,
                 )
                 self._console = client
-            reply: dict[str, Any] = await self._console.call("command", command, namespace="/console", timeout=timeout)
+            # A controller killed with the command on its way never answers it: the wait ends when the
+            # connection does, not after the whole timeout (which made a run's wall time jump by 8 s a
+            # time).  The caller looks at the state before it sends the command again.
+            ended = self._gone
+            assert ended is not None
+            call = asyncio.ensure_future(self._console.call("command", command, namespace="/console", timeout=timeout))
+            await asyncio.wait({call, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not call.done():
+                call.cancel()
+                raise Unanswered("the connection ended" if ended.done() else f"no reply within {timeout} s")
+            reply: dict[str, Any] = call.result()
             return reply
         except Exception as exc:
             if self._console is not None:
