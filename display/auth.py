@@ -27,6 +27,12 @@ Each session holds a random token; every POST (form field ``csrf_token`` or head
 and every console command (in the connection's ``auth`` or the command's ``csrf`` key) must carry it,
 compared in constant time.
 
+Log-outs
+--------
+A log-out revokes its session id (``StoredLogouts``: table ``web_logouts``, made by the migration
+``0003_web_logouts``), so a copied cookie of that session is refused, also after a restart, for the
+session's lifetime.
+
 The session key
 ---------------
 ``[web] secret_key_file`` names a file with the key that signs session cookies; it is created (mode
@@ -49,13 +55,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, insert, select, update
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 log = logging.getLogger("display.auth")
 
@@ -124,6 +130,15 @@ def _user(row: Any) -> User:
         changed_at_ms=int(row["changed_at_ms"]),
         password_hash=str(row["password_hash"]),
     )
+
+
+#: The same table the migration chamber/migrations/versions/0003_web_logouts.py makes.
+logouts_table = Table(
+    "web_logouts",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+)
 
 
 def _now_ms() -> int:
@@ -213,6 +228,48 @@ class UserStore:
 
 
 # --- log-in rate limiting ---------------------------------------------------------------------------
+
+
+class Logouts(Protocol):
+    """The session ids that logged out: ``StoredLogouts`` in one web process, the scale-out's
+    ``display.shared_sessions.SharedRevocations`` across several."""
+
+    def add(self, session_id: str) -> None: ...
+
+    def __contains__(self, session_id: object) -> bool: ...
+
+
+class StoredLogouts:
+    """The logged-out session ids, kept in the store's ``web_logouts`` table for a session's lifetime.
+
+    A copy of a session's cookie must not work again after its log-out, also after a restart that keeps
+    the session key (``[web] secret_key_file``).  The ids are read once at start (those older than
+    ``ttl_s``, whose cookies have expired anyway, are deleted then) and checked in memory; each log-out
+    is written through.  When the store cannot take one, the log-out still holds in this process, and
+    the log says it may not outlive a restart."""
+
+    def __init__(self, engine: SqlEngine, ttl_s: int) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        since = _now_ms() - ttl_s * 1000
+        with engine.begin() as conn:
+            conn.execute(delete(logouts_table).where(logouts_table.c.at_ms < since))
+            self._ids = set(conn.execute(select(logouts_table.c.session_id)).scalars())
+
+    def add(self, session_id: str) -> None:
+        with self._lock:
+            if session_id in self._ids:
+                return
+            self._ids.add(session_id)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(logouts_table).values(session_id=session_id, at_ms=_now_ms()))
+        except SQLAlchemyError as exc:
+            log.error("web: a log-out could not be stored (%s): it holds until this process stops", exc)
+
+    def __contains__(self, session_id: object) -> bool:
+        with self._lock:
+            return session_id in self._ids
 
 
 class RateLimiter:

@@ -36,7 +36,7 @@ from chamber.engine import SteadyClock
 from display import reasons
 from display import state as st
 from display.archive import Archive
-from display.auth import LoginGuard, UserStore
+from display.auth import LoginGuard, Logouts, StoredLogouts, UserStore
 from display.command_ids import SeenCommands
 from display.commands import CommandRunner
 from display.publisher import Publisher, line_health
@@ -127,7 +127,8 @@ class Web:
             recordings=recordings,
         )
         self.sockets: dict[str, Identity] = {}  # /console connection sid -> who
-        self.revoked: set[str] = set()  # session ids logged out (a copied cookie must not live on)
+        # session ids logged out: a copied cookie must not live on, across a restart either
+        self.revoked: Logouts = StoredLogouts(engine.journal.engine, SESSION_HOURS * 3600)
         self.seen = SeenCommands()  # the command ids each session sent: none is applied twice
         self.lock = threading.Lock()
 

@@ -191,7 +191,7 @@ def create_web_app(
         publisher,
     )
     revocations = SharedRevocations(client, SESSION_HOURS * 3600)
-    web.revoked = revocations  # type: ignore[assignment]  # a set-like view of the shared log-outs
+    web.revoked = revocations  # the shared log-outs in place of the stored ones
     web.guard = SharedLoginGuard(client)
 
     def close_session(session_id: str) -> None:

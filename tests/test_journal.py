@@ -195,7 +195,7 @@ def test_migrations_make_the_schema(journal: Journal) -> None:
     assert cols == {"sitting", "seq", "at_ms", "type", "payload", "prev_hash", "hash"}
     assert insp.get_pk_constraint("journal")["constrained_columns"] == ["sitting", "seq"]
     with journal.engine.connect() as conn:  # at the newest migration (0002 adds the web's users)
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002_web_users"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003_web_logouts"
 
 
 # -- tamper evidence ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from test_security_roles import table_rows
 from test_web_app import PASSWORD, Env, csrf_of, make_env, open_registered_sitting
 
+from display.app import create_app
 from display.auth import LoginGuard
 from display.web import SAFE_METHODS, SESSION_HOURS
 
@@ -140,6 +141,24 @@ def test_the_session_changes_at_log_in_and_dies_at_log_out(env: Env) -> None:
     env.login(victim, role=None)
     with victim.session_transaction() as s:
         assert s["sid"] != session_id
+
+
+def test_a_log_out_outlives_a_restart_that_keeps_the_session_key(env: Env) -> None:
+    """The log-outs are in the store: a web app started afresh on it, with the same session key, still
+    refuses the copied cookie of a session that logged out, and takes one that did not."""
+    leaver, stayer = env.app.test_client(), env.app.test_client()
+    token = env.login(leaver)
+    env.login(stayer, name="olha", role="operator")
+    copied, kept = cookie_of(leaver), cookie_of(stayer)
+    assert copied is not None and kept is not None
+    assert leaver.post("/logout", data={"csrf_token": token}).status_code == 302
+    again, _ = create_app(env.engine, env.config)  # the restart: a new process's web app, same store
+    again.config.update(TESTING=True, SECRET_KEY=env.app.config["SECRET_KEY"])  # [web] secret_key_file
+    thief, colleague = again.test_client(), again.test_client()
+    thief.set_cookie("chamber_session", copied)
+    colleague.set_cookie("chamber_session", kept)
+    assert colleague.get("/console").status_code == 200  # a session that did not log out lives on
+    assert thief.get("/console").status_code == 302  # the logged-out one does not
 
 
 def test_a_forged_session_cookie_is_anonymous(env: Env) -> None:
