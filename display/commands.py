@@ -48,6 +48,10 @@ SUBMIT_TIMEOUT_S = 10.0
 MAX_CSV_BYTES = 256 * 1024
 MAX_AGENDA_ITEMS = 1000
 _WHY_MAX = 300  # msgspec's error names the field; a page does not need more than this of it
+#: The longest text a command may carry in one field (a title, a reason, an agenda item's title): above
+#: every form's maxlength (200-500) and any real draft decision's title, far below what would bloat the
+#: journal, the protocol and every page that shows it (the socket's packet limit is about 1 MiB).
+TEXT_MAX = 1000
 
 
 # --- web-only commands ---------------------------------------------------------------------------------
@@ -140,9 +144,29 @@ def decode(obj: dict[str, Any], kind: str, config: Config) -> ev.Input | WebComm
         if kind in WEB_COMMANDS:
             return msgspec.convert(obj, WEB_COMMANDS[kind])
         # the journal's own decoder: what the web sends is exactly what a replay reads
-        return ev.decode_input(msgspec.json.encode(obj))
+        command = ev.decode_input(msgspec.json.encode(obj))
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError, TypeError) as exc:
         raise Refused("bad_command", str(exc)[:_WHY_MAX]) from None
+    check_sizes(command, kind)
+    return command
+
+
+def check_sizes(command: Any, where: str) -> None:
+    """Refuse (``too_long``) a command with a text over ``TEXT_MAX`` characters or an agenda of more than
+    ``MAX_AGENDA_ITEMS`` items (as an imported CSV): the core journals what it is given, so the limit is
+    kept at its door."""
+    if isinstance(command, ev.SetAgenda) and len(command.items) > MAX_AGENDA_ITEMS:
+        raise Refused("too_long", f"{where}.items: {len(command.items)} agenda items, at most {MAX_AGENDA_ITEMS}")
+    if isinstance(command, str):
+        if len(command) > TEXT_MAX:
+            raise Refused("too_long", f"{where}: {len(command)} characters, at most {TEXT_MAX}")
+    elif isinstance(command, msgspec.Struct):
+        for name in command.__struct_fields__:
+            if name != "roster":  # config.toml's, checked when the config is loaded
+                check_sizes(getattr(command, name), f"{where}.{name}")
+    elif isinstance(command, tuple):
+        for i, item in enumerate(command):
+            check_sizes(item, f"{where}[{i}]")
 
 
 def agenda_from_csv(text: str) -> ev.SetAgenda:
@@ -246,6 +270,7 @@ class CommandRunner:
         if isinstance(command, ImportAgenda):
             try:
                 command = agenda_from_csv(command.csv)
+                check_sizes(command, "ImportAgenda")
             except Refused as exc:  # a CSV that does not parse is the secretary's file, not a forgery
                 return Result(self.refusal(exc.code, exc.why, lang))
         return self._submit(command, user=user, role=role, lang=lang)

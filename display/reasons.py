@@ -68,6 +68,7 @@ WEB_REASONS = frozenset(
         "forbidden",
         "bad_command",
         "bad_agenda",
+        "too_long",
         "bad_login",
         "csrf",
         "rate_limited",
@@ -153,6 +154,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "forbidden": ("Ваша роль ({role}) не дозволяє цю дію", "Your role ({role}) may not do this"),
     "bad_command": ("Неправильна команда: {why}", "Malformed command: {why}"),
     "bad_agenda": ("Порядок денний не імпортовано: {why}", "The agenda was not imported: {why}"),
+    "too_long": ("Задовгий текст: {why}", "Text too long: {why}"),
     "bad_login": ("Невірне ім'я або пароль", "Wrong user name or password"),
     "csrf": (
         "Сторінка застаріла (немає або невірний ключ захисту); оновіть її",
@@ -197,6 +199,8 @@ WHY_UK: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"\1 надходить лише від пультів депутатів або від самої системи, ніколи з вебсторінки",
         ),
         (r"^unknown command type (.*)$", r"невідомий вид команди \1"),
+        (r"^([\w.\[\]]+): (\d+) characters, at most (\d+)$", r"\1: символів \2, можна не більше \3"),
+        (r"^([\w.]+): (\d+) agenda items, at most (\d+)$", r"\1: пунктів порядку денного \2, можна не більше \3"),
         (r"^(\w+) has no field\(s\) (.*)$", r"у команди \1 немає полів \2"),
         (
             r"^OpenSitting takes its roster from config\.toml, not from the command$",

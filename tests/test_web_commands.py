@@ -245,6 +245,30 @@ def test_an_agenda_csv_that_cannot_be_taken(chamber: Chamber, text: str, reason:
     assert_ukrainian(result.reply["message"])
 
 
+def test_texts_over_the_limit_are_refused_before_the_journal(chamber: Chamber) -> None:
+    """The core journals what it is given: a megabyte title would be in the journal, the protocol and
+    every page for good.  The web keeps texts to ``TEXT_MAX`` characters and agendas to
+    ``MAX_AGENDA_ITEMS`` items, and says so in the page's language."""
+    chamber.ready()
+    records = len(list(chamber.journal.records(chamber.engine.sitting_uid or "")))
+    long = "Про бюджет " + "х" * cmd.TEXT_MAX
+    for command in (
+        {"type": "OpenVote", "title": long},
+        {"type": "CancelVote", "reason": long},
+        {"type": "SetAgenda", "items": [{"number": "1", "title": "Бюджет"}, {"number": "2", "title": long}]},
+        {"type": "SetAgenda", "items": [{"number": str(i), "title": "п"} for i in range(cmd.MAX_AGENDA_ITEMS + 1)]},
+        {"type": "OpenVote", "title": "так", "proposals": ["а", long]},
+    ):
+        result = chamber.run(command)
+        assert result.reply["reason"] == "too_long", (command["type"], result.reply)
+        assert result.reply["message"].startswith("Задовгий текст: "), result.reply
+        assert "англійською" not in result.reply["message"]
+    csv = chamber.run({"type": "ImportAgenda", "csv": f"1,{long}\n"})
+    assert csv.reply["reason"] == "too_long" and not csv.forged  # the secretary's file, not a forgery
+    assert len(list(chamber.journal.records(chamber.engine.sitting_uid or ""))) == records  # none journaled
+    chamber.ok({"type": "OpenVote", "title": "х" * cmd.TEXT_MAX})  # the limit itself is taken
+
+
 @pytest.mark.parametrize(
     "why",
     [
@@ -259,6 +283,9 @@ def test_an_agenda_csv_that_cannot_be_taken(chamber: Chamber, text: str, reason:
         "agenda CSV line 3: needs a number and a title",
         "agenda CSV line 3: only number, title and draft",
         "more than 1000 agenda items",
+        "OpenVote.title: 1001 characters, at most 1000",
+        "SetAgenda.items[2].title: 5000 characters, at most 1000",
+        "SetAgenda.items: 1001 agenda items, at most 1000",
         "the agenda CSV holds no items",
         "the packet's JSON does not parse: Expecting value",
         "an event is a JSON array starting with its name",
