@@ -485,6 +485,20 @@ class Journal:
         )
 
 
+#: libpq's network settings for the engine's PostgreSQL connection, unless the store URL sets them
+#: (``?keepalives_idle=30``...): connect within 5 s; probe a silent connection after 5 s idle, every
+#: 2 s, 3 times; give up on data the server has not acknowledged after 10 s.  A partition (packets
+#: dropped, not refused) then fails the append or the wait for its answer in about 11-15 s.
+PG_NETWORK_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
 def _writing_engine(url: URL) -> Engine:
     """The engine's store: SQLite in WAL mode with synchronous=FULL (the directory is made), PostgreSQL with
     synchronous commits."""
@@ -500,6 +514,10 @@ def _writing_engine(url: URL) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     elif url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg":
         connect_args["options"] = "-c synchronous_commit=on"
+        # what the URL does not set itself: a lost network fails an append in seconds, not after the
+        # kernel's TCP retries (minutes), so the engine raises its store alert and the consoles keep
+        # their presses latched meanwhile (PG_NETWORK_DEFAULTS)
+        connect_args.update({k: v for k, v in PG_NETWORK_DEFAULTS.items() if k not in url.query})
     engine = create_engine(url, connect_args=connect_args, **engine_args)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)

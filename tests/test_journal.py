@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from chamber.journal import GENESIS_HASH, Head, Journal, JournalRecord, Problem, record_hash
+from chamber.journal import GENESIS_HASH, PG_NETWORK_DEFAULTS, Head, Journal, JournalRecord, Problem, record_hash
 
 S = "sitting-2025-11-23"
 
@@ -186,6 +186,25 @@ def test_postgresql_commit_is_synchronous(pg_url: str) -> None:
             assert conn.exec_driver_sql("SHOW fsync").scalar() == "on"
     finally:
         j.close()
+
+
+def test_postgresql_connection_gives_up_on_a_lost_network_in_seconds(pg_url: str) -> None:
+    """libpq's keepalives and TCP user timeout are set on the engine's connection (a partition then fails
+    an append in seconds, not after minutes of TCP retries), and a value in the store URL wins."""
+    j = Journal(pg_url)
+    try:
+        with j.engine.connect() as conn:
+            used = conn.connection.driver_connection.info.get_parameters()
+        for name, value in PG_NETWORK_DEFAULTS.items():
+            assert used.get(name) == str(value), (name, used)
+    finally:
+        j.close()
+    own = Journal(pg_url + "?keepalives_idle=30", create=False)
+    try:
+        with own.engine.connect() as conn:
+            assert conn.connection.driver_connection.info.get_parameters()["keepalives_idle"] == "30"
+    finally:
+        own.close()
 
 
 def test_migrations_make_the_schema(journal: Journal) -> None:
