@@ -164,6 +164,27 @@ def test_a_console_that_dies_while_the_store_is_down_is_reported_offline_again()
     assert ev.SeatCameOnline(seat=2, restarted=False) not in drv.events
 
 
+def test_a_microphone_unit_lost_while_the_store_is_down_is_reported_again() -> None:
+    """A seat's separate microphone unit goes silent during an outage: its ``MicUnitChanged`` is said
+    again at the console's turns until the journal takes it, so the secretary's alert is not lost."""
+    link = ConsoleLink(1, 1, mic_unit=31)
+    mic = FakeConsole(31)  # answers function 03 of HR MIC as a microphone unit does
+    drv = Driver(LineMachine("A", [link], baud=115200, timeout_s=0.01, retries=2), [FakeConsole(1), mic])
+    drv.run(6.0)  # a read-back round: the unit answers
+    assert link.mic_online
+    drv.journal = lambda event: Outcome(event, (), None)
+    mic.dead = True
+    lost = ev.MicUnitChanged(seat=1, online=False)
+    assert _run_until(drv, lost, 12.0) < 12.0
+    drv.run(1.0)
+    assert drv.events.count(lost) >= 3  # said again and again while it is not journaled
+    drv.journal = lambda event: Outcome(event, (), 8)
+    drv.run(0.1)
+    said = drv.events.count(lost)
+    drv.run(1.0)
+    assert drv.events.count(lost) == said and not link.mic_online
+
+
 class RefusingConsole(FakeConsole):
     """A console that is there but refuses every write with a Modbus exception (a firmware without the
     register, a console in a mode that locks its outputs)."""
