@@ -349,9 +349,9 @@ class LineMachine(LineState):
                 self.record_cycle(self.now - self._cycle_start)
                 self._cycle_start = self.now
             self._turn = turn
-            if link.unsaid:
-                self._say_again(link)
             if link.online or self.now >= link.next_probe:
+                if link.unsaid:  # at a poll or a probe: as often as the console is asked, no more
+                    self._say_again(link)
                 yield from self._poll(link, op)
                 idle_turns = 0
                 if link.write_failed and link.online:

@@ -153,15 +153,24 @@ def test_a_console_that_dies_while_the_store_is_down_is_reported_offline_again()
     drv.run(0.2)
     drv.journal = lambda event: Outcome(event, (), None)
     consoles[1].dead = True
-    drv.run(1.0)
-    failed = drv.events.count(ev.SeatWentOffline(seat=2))
-    assert failed >= 2  # not journaled: said again at its turns (it is not polled meanwhile but for probes)
-    drv.journal = lambda event: Outcome(event, (), 8)
-    drv.run(0.1)
-    said = drv.events.count(ev.SeatWentOffline(seat=2))
     drv.run(2.0)
-    assert drv.events.count(ev.SeatWentOffline(seat=2)) == said
+    failed = drv.events.count(ev.SeatWentOffline(seat=2))
+    assert failed >= 3  # not journaled: said again at its probes (0.5 s, then 1 s after)
+    drv.journal = lambda event: Outcome(event, (), 8)
+    drv.run(10.0)  # its next probe comes within 4 s: said once more, journaled this time, then never
+    assert drv.events.count(ev.SeatWentOffline(seat=2)) == failed + 1
     assert ev.SeatCameOnline(seat=2, restarted=False) not in drv.events
+
+
+def test_a_line_of_dead_consoles_during_an_outage_says_them_again_only_at_their_probes() -> None:
+    """Said again at each turn instead, a line whose consoles are all offline would loop with the engine
+    as fast as the engine fails its appends (the turns of offline consoles cost nothing)."""
+    links = [ConsoleLink(seat, seat) for seat in (1, 2, 3)]
+    drv = Driver(LineMachine("A", links, baud=115200, timeout_s=0.01, retries=2), [])  # nobody answers
+    drv.journal = lambda event: Outcome(event, (), None)  # and the store is down
+    drv.run(10.0, max_steps=2_000)
+    offline = [e for e in drv.events if isinstance(e, ev.SeatWentOffline)]
+    assert 3 * 3 <= len(offline) <= 3 * 8  # once each, then once at each probe (0.5, 1, 2, 4 s apart)
 
 
 def test_a_microphone_unit_lost_while_the_store_is_down_is_reported_again() -> None:
