@@ -106,7 +106,7 @@ class ConsoleLink:
         # turn (each failure costs the whole line its timeouts)
         self.write_failed = False
         # what the line reported of this console that the engine could not journal, to say again at its
-        # next turn (``terminals.state.SAY_*`` bits)
+        # next poll or probe (``terminals.state.SAY_*`` bits)
         self.unsaid = 0
 
     def outputs(self) -> tuple[int, int, int, int]:

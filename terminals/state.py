@@ -119,7 +119,7 @@ class AckGroup:
 #: ``Reread.say`` bits: what the line itself tells of a console, not a sensor of it: whether the console
 #: answers (``SeatWentOffline``/``SeatCameOnline``), that it restarted, and whether its separate
 #: microphone unit answers (``MicUnitChanged``).  The machine says them again as they stand when the
-#: console's turn comes (``LineMachine._say_again``).
+#: console is next polled or probed (``LineMachine._say_again``).
 SAY_REACH = 1
 SAY_RESTART = 2
 SAY_MIC = 4
@@ -131,9 +131,9 @@ class Reread:
     again, so it is not lost (a key press is latched at the console until its ACK; a card, a sensor or
     the console's own silence is not).  ``mask``: the STATUS (native) or input (generic) bit of the
     sensor to read again; None: the card.  ``say`` (``SAY_*`` bits; then ``mask`` is unused): what the
-    line saw of the console, said again at its next turn.  Without this, a console that came back while
-    the store was down stayed offline in the sitting, and its deputy's presses were refused as
-    ``seat_offline``."""
+    line saw of the console, said again at its next poll or probe.  Without this, a console that came
+    back while the store was down stayed offline in the sitting, and its deputy's presses were refused
+    as ``seat_offline``."""
 
     __slots__ = ("boot", "link", "mask", "say")
 
