@@ -222,6 +222,8 @@ def start_web(
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         log.error("web: cannot serve on %s:%d: %s; the controller runs without the web pages", host, port, why)
         return None
+    if not server.web.users.all():  # before the pages' URLs, so whoever reads up to them has seen it
+        log.warning("web: no users yet: add the first on this machine with `chamber users add NAME --role secretary`")
     server.start()
     log.info(
         "web: console %s, hall screen %s, stream overlay %s, public pages %s",
@@ -234,8 +236,6 @@ def start_web(
         log.info(
             "web: listening on every interface (%s); put a TLS proxy in front if it is reachable from outside", host
         )
-    if not server.web.users.all():
-        log.warning("web: no users yet: add the first on this machine with `chamber users add NAME --role secretary`")
     return server
 
 
