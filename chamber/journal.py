@@ -66,6 +66,7 @@ carry it — which ``check(sitting, expect_head)`` (``journal verify --expect-he
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -248,6 +249,8 @@ class Journal:
         return self._engine
 
     def _upgrade(self) -> None:
+        # alembic lists its plugins at INFO when first imported; the migrations it runs stay in the log
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from alembic import command
         from alembic.config import Config
 
