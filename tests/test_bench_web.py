@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from chamber.bench_web import bench_fanout, bench_latency
+from chamber.bench_fanout import bench_fanout
+from chamber.bench_latency import bench_latency
 from chamber.cli import main
 
 LATENCY_KEYS = {"p50_ms", "p99_ms", "cycle_ms", "close_to_result_ms", "presses", "lost"}
