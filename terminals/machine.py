@@ -441,9 +441,10 @@ class LineMachine(LineState):
         self.want_write(link)
 
     def _say_again(self, link: ConsoleLink) -> None:
-        """Report again what the engine could not journal of ``link`` (``Reread`` with a ``SAY_*``
-        mask), as it stands now: a console that went offline and came back meanwhile is reported
-        online; the engine takes a report of the state a seat is in already without a second alert."""
+        """Report again what the engine could not journal of ``link`` (``link.unsaid``: the ``SAY_*``
+        bits of ``Reread.say``), as it stands now: a console that went offline and came back meanwhile
+        is reported online; the engine takes a report of the state a seat is in already without a
+        second alert."""
         unsaid, link.unsaid = link.unsaid, 0
         if unsaid & (SAY_REACH | SAY_RESTART):
             if link.online:

@@ -11,12 +11,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 from browser import chromium_browser, chromium_page, playwright_loop_hidden  # noqa: F401  (the system Chromium)
 from psycopg import sql
 from redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+
+if TYPE_CHECKING:
+    from test_web_app import Env
 
 
 def _pg_bin_dir() -> Path | None:
@@ -118,6 +122,19 @@ def pg_url() -> Iterator[str]:
         if started:
             _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], as_postgres)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    """A started engine over a fresh journal and the web app made for it (``test_web_app.make_env``); a
+    test file that needs other options defines an ``env`` of its own."""
+    from test_web_app import make_env
+
+    e = make_env(tmp_path)
+    try:
+        yield e
+    finally:
+        e.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

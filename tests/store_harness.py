@@ -19,6 +19,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,17 @@ class PgServer:
             database,
         )
         return sum(1 for (ok,) in rows if ok)
+
+
+def started_server() -> Iterator[PgServer]:
+    """A PgServer of the test's own, started, and closed (its files removed) afterwards: the body of the
+    fixtures of the tests that crash or stop their server."""
+    pg = PgServer()
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.close()
 
 
 class EngineLine:

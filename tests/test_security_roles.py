@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web_app import Env, events, make_env, open_registered_sitting
+from test_web_app import Env, events, open_registered_sitting
 
 from display import commands as cmd
 from display import reasons
@@ -75,15 +73,6 @@ class Spy:
             return real(event)
 
         env.engine.submit = submit  # type: ignore[method-assign]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = make_env(tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
 
 
 def test_every_command_has_a_body() -> None:

@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,6 @@ from test_web_app import Env, csrf_of, events, make_env, open_registered_sitting
 
 from display import command_ids
 from display.app import WebServer
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = make_env(tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
 
 
 def raw(env: Env, sock: Any, text: str) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_harness import PgServer
+from store_harness import PgServer, started_server
 
 from chamber.core import events as ev
 from chamber.core.events import decode_input
@@ -210,12 +210,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_press(journal_url: str,
 
 @pytest.fixture
 def own_server() -> Iterator[PgServer]:
-    pg = PgServer()
-    try:
-        pg.start()
-        yield pg
-    finally:
-        pg.close()
+    yield from started_server()
 
 
 def test_a_postgresql_server_crash_loses_no_acknowledged_commit(own_server: PgServer, tmp_path: Path) -> None:

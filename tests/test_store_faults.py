@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from store_harness import EngineLine, PgServer
+from store_harness import EngineLine, PgServer, started_server
 from test_web_state import web_config
 from waiting import wait_for
 
@@ -290,12 +290,7 @@ def test_a_full_file_system_latches_the_presses_alerts_and_loses_none(tmp_path: 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PgServer]:
-    pg = PgServer()
-    try:
-        pg.start()
-        yield pg
-    finally:
-        pg.close()
+    yield from started_server()
 
 
 @pytest.fixture

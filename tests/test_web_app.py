@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -142,15 +141,6 @@ def csrf_of(client: FlaskClient) -> str:
 def events(sock: Any, namespace: str, name: str | None = None) -> list[Any]:
     got = sock.get_received(namespace)
     return [m["args"][0] for m in got if name is None or m["name"] == name]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = make_env(tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
 
 
 def open_registered_sitting(env: Env, sock: Any, seats: int = 5) -> None:

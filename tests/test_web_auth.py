@@ -33,15 +33,6 @@ def store(journal_url: str) -> Iterator[auth.UserStore]:
         journal.close()
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = make_env(tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
-
-
 # --- users ----------------------------------------------------------------------------------------
 
 
